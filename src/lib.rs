@@ -1,0 +1,90 @@
+//! # multiverse
+//!
+//! An in-memory multi-version concurrency control (MVCC) storage engine for
+//! research, with pluggable version stores. One engine, one snapshot-isolation
+//! transaction manager and one latch-free version chain drive interchangeable
+//! version stores, so that you can measure exactly what the choice of version
+//! storage does (Wu, Arulraj, Lin, Xian, Pavlo: *An Empirical Evaluation of
+//! In-Memory Multi-Version Concurrency Control*, PVLDB 10(7), 2017), and so
+//! that a program can embed the engine as a transactional in-memory table store.
+//!
+//! ```
+//! use multiverse::{Database, Error, Storage, Table};
+//!
+//! let db = Database::new(Storage::AppendOnlyN2O);
+//! let accounts: Table<u64, [i64; 4]> = db.create_table("accounts")?;
+//!
+//! let mut tx = db.begin();
+//! tx.insert(&accounts, 1, [100, 0, 0, 0])?;
+//! tx.insert(&accounts, 2, [50, 0, 0, 0])?;
+//! tx.commit()?;
+//!
+//! // Two concurrent transfers from account 1: the first updater wins.
+//! let mut a = db.begin();
+//! let mut b = db.begin();
+//! a.modify(&accounts, &1, |r| r[0] -= 10)?;
+//! assert!(matches!(b.modify(&accounts, &1, |r| r[0] -= 20), Err(Error::WriteConflict)));
+//! a.modify(&accounts, &2, |r| r[0] += 10)?;
+//! a.commit()?;
+//! assert!(matches!(b.commit(), Err(Error::Aborted)));
+//!
+//! let tx = db.begin();
+//! let total: i64 = tx.scan(&accounts, ..)?.map(|(_, r)| r[0]).sum();
+//! assert_eq!(total, 150);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! ## How it works
+//!
+//! Every row is a chain of versions. A version carries two words, `begin` and
+//! `end`, each a commit timestamp or, while a transaction writes, that
+//! transaction's id ([`header`](crate::header) is the one place that encodes
+//! them and decides visibility). A transaction takes its snapshot from the
+//! global clock at [`Database::begin`]; it sees the versions that began at or
+//! before its snapshot and had not ended by then, plus its own.
+//!
+//! Writes install new versions in place, latch-free: a writer claims the
+//! newest version by one compare-and-swap of its `end` word, and the first
+//! updater wins — a claim held by another transaction, or a newest version
+//! committed after the snapshot, is a [`Error::WriteConflict`] at once. No
+//! transaction ever waits for another, so there is no deadlock.
+//!
+//! Commits are atomic to readers because a snapshot is only ever taken below
+//! every commit still being stamped: a committer stamps its versions, then
+//! publishes its timestamp in commit order (the `manager` module explains why
+//! this suffices). Readers never wait and never look up another
+//! transaction's state.
+//!
+//! Versions that nobody can reach any more are freed through crossbeam-epoch;
+//! each operation pins the epoch for its own duration only.
+//!
+//! The stores ([`Storage`]) differ only in where versions live:
+//!
+//! | store | what an update allocates | where the newest version is |
+//! | --- | --- | --- |
+//! | [`Storage::AppendOnlyO2N`] | a whole tuple | at the end of the chain |
+//! | [`Storage::AppendOnlyN2O`] | a whole tuple | at the head |
+//!
+//! The design, its invariants by name (**V1** visibility, **A1** atomic
+//! visibility, **W1** first updater wins, **S1** snapshot, **M1** memory
+//! safety) and the code that upholds each are in `docs/design.md`.
+
+#![warn(missing_docs)]
+
+mod database;
+mod error;
+pub(crate) mod header;
+mod manager;
+mod store;
+pub(crate) mod sync;
+mod table;
+mod transaction;
+mod tuple;
+
+pub use database::{Database, DatabaseBuilder};
+pub use error::{Error, Result};
+pub use header::Timestamp;
+pub use store::Storage;
+pub use table::{Key, Table};
+pub use transaction::{Scan, Transaction};
+pub use tuple::{SliceDelta, Tuple};

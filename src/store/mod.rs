@@ -1,0 +1,126 @@
+//! Version stores: where versions live and how a snapshot finds its own.
+//!
+//! One trait, [`VersionStore`], implemented once per store. A store decides
+//! what a version holds and where it lives, never who may see it: visibility
+//! and conflicts are [`crate::header`]'s, the clock and commit protocol
+//! [`crate::manager`]'s. The transaction layer drives every store through the
+//! same five calls, with static dispatch (the store is a type parameter of
+//! the table); [`Storage`] chooses the store at run time.
+
+use crate::header::View;
+use crate::{Error, Tuple};
+use crossbeam_epoch::Guard;
+
+mod n2o;
+mod o2n;
+mod version;
+
+pub(crate) use n2o::NewestToOldest;
+pub(crate) use o2n::OldestToNewest;
+
+/// The version store of a [`Database`](crate::Database): how it keeps the old
+/// versions of its rows (Wu et al., VLDB 2017, §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Storage {
+    /// Append-only, oldest to newest: every version a whole tuple; the index
+    /// points at the oldest version and a new version is appended at the end
+    /// of the chain. A reader of a recent snapshot walks the whole chain.
+    AppendOnlyO2N,
+    /// Append-only, newest to oldest: every version a whole tuple; the index
+    /// points at the newest version, older ones behind it. A recent snapshot
+    /// reads the head.
+    AppendOnlyN2O,
+}
+
+impl Storage {
+    /// Every store there is, for tests and benchmarks.
+    pub const ALL: [Storage; 2] = [Storage::AppendOnlyO2N, Storage::AppendOnlyN2O];
+
+    /// A short name, as used in benchmark output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::AppendOnlyO2N => "o2n",
+            Storage::AppendOnlyN2O => "n2o",
+        }
+    }
+}
+
+impl Default for Storage {
+    /// Append-only N2O: the store the paper measured fastest overall.
+    fn default() -> Self {
+        Storage::AppendOnlyN2O
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The contract of a version store.
+///
+/// A store keeps, per key, a [`Record`](VersionStore::Record) that the index
+/// holds, and in it every version of the row that a snapshot may still read.
+/// The transaction layer calls it as follows; every call that reads shared
+/// memory takes a pinned [`Guard`] (pinned per operation, never per
+/// transaction).
+///
+/// * [`read`](VersionStore::read) finds the version visible to a view (by
+///   [`header::visible`](crate::header::visible), **V1**) and hands it to the
+///   caller, `None` when the row does not exist for that view (no version, or
+///   a tombstone).
+/// * [`write`](VersionStore::write) installs a new version (`Some` tuple, or
+///   `None` for a tombstone) on behalf of `view.me`. It first finds the
+///   version visible to the view and asks `op` what to install; `op` may turn
+///   the write down with an answer (`NotFound`, `DuplicateKey`), and then
+///   nothing changes. Otherwise the store claims the newest version by
+///   [`Header::claim`](crate::header::Header::claim) (**W1**; an empty record
+///   is claimed by installing its first version with one CAS) and returns
+///   `Error::WriteConflict` at once if that fails, again changing nothing. On
+///   success the new version is in the record, visible only to `view.me`,
+///   and the returned [`Pending`](VersionStore::Pending) says how to finish it.
+/// * [`commit`](VersionStore::commit) stamps a pending write with the commit
+///   timestamp; [`abort`](VersionStore::abort) undoes it: the new version is
+///   made invisible to everyone and unlinked (then handed to the epoch
+///   collector), and the claim is released. Pending writes of one transaction
+///   are committed in the order they were made and aborted in reverse.
+///
+/// Between `write` and `commit`/`abort`, the record and both versions that
+/// the pending write names stay allocated: the record because records are
+/// never removed while a claim is held, the versions because nobody but the
+/// claimant unlinks a claimed or uncommitted version.
+pub(crate) trait VersionStore<T: Tuple>: Send + Sync + Default + 'static {
+    /// What the index holds per key.
+    type Record: Send + Sync + Default + 'static;
+    /// What a transaction keeps per write, to stamp or undo it.
+    type Pending: Send + 'static;
+
+    /// The [`Storage`] this store implements.
+    const STORAGE: Storage;
+
+    /// Calls `f` with the version of the row visible to `view`.
+    fn read<R>(
+        &self,
+        record: &Self::Record,
+        view: View,
+        guard: &Guard,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R;
+
+    /// Installs the version that `op` makes of the visible one, under a claim.
+    fn write(
+        &self,
+        record: &Self::Record,
+        view: View,
+        guard: &Guard,
+        op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
+    ) -> Result<Self::Pending, Error>;
+
+    /// Stamps a pending write with its transaction's commit timestamp.
+    fn commit(&self, record: &Self::Record, pending: Self::Pending, ts: u64);
+
+    /// Undoes a pending write.
+    fn abort(&self, record: &Self::Record, pending: Self::Pending, guard: &Guard);
+}

@@ -1,0 +1,95 @@
+//! Append-only, newest to oldest (Wu et al. 2017, §3.2; the order Postgres
+//! would need for fast recent reads, and the one Peloton found fastest).
+//!
+//! The record points at the newest version; each version links to the one
+//! it superseded. An update allocates a whole tuple, claims the head and
+//! makes the new version the head. A recent snapshot reads the head; an old
+//! one walks back.
+
+use super::version::{find_visible, Chain, Installed, Version};
+use super::{Storage, VersionStore};
+use crate::header::View;
+use crate::sync::Ordering;
+use crate::{Error, Tuple};
+use crossbeam_epoch::{Guard, Owned, Shared};
+
+/// The N2O append-only store.
+#[derive(Default)]
+pub(crate) struct NewestToOldest;
+
+impl<T: Tuple> VersionStore<T> for NewestToOldest {
+    type Record = Chain<T>;
+    type Pending = Installed<T>;
+    const STORAGE: Storage = Storage::AppendOnlyN2O;
+
+    fn read<R>(&self, rec: &Chain<T>, view: View, guard: &Guard, f: impl FnOnce(Option<&T>) -> R) -> R {
+        // Acquire: pairs with the Release that installed the head.
+        let head = rec.head.load(Ordering::Acquire, guard);
+        f(find_visible(head, view, guard).and_then(|v| v.data.as_ref()))
+    }
+
+    fn write(
+        &self,
+        rec: &Chain<T>,
+        view: View,
+        guard: &Guard,
+        op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
+    ) -> Result<Installed<T>, Error> {
+        // Acquire: as in `read`.
+        let head = rec.head.load(Ordering::Acquire, guard);
+        let data = op(find_visible(head, view, guard).and_then(|v| v.data.as_ref()))?;
+        let new = Owned::new(Version::uncommitted(view.me, data));
+        // SAFETY: loaded under `guard`; versions are freed only after unlink.
+        match unsafe { head.as_ref() } {
+            None => {
+                // An empty record: installing the first version is the claim.
+                // AcqRel/Acquire: as for `Header::claim`.
+                match rec.head.compare_exchange(
+                    Shared::null(),
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                    guard,
+                ) {
+                    Ok(new) => Ok(Installed::new(new, Shared::null())),
+                    Err(_) => Err(Error::WriteConflict),
+                }
+            }
+            Some(h) => {
+                h.header.claim(view).map_err(|_| Error::WriteConflict)?;
+                // Relaxed: the version is not shared yet; the Release below
+                // publishes it.
+                new.next.store(head, Ordering::Relaxed);
+                // Release: publishes the new version's header, data and link.
+                // A plain store suffices: the claim on `h` excludes every
+                // other writer of this head (W1).
+                let new = new.into_shared(guard);
+                rec.head.store(new, Ordering::Release);
+                Ok(Installed::new(new, head))
+            }
+        }
+    }
+
+    fn commit(&self, _rec: &Chain<T>, pending: Installed<T>, ts: u64) {
+        // SAFETY: not yet committed or aborted (the trait's contract).
+        unsafe { pending.stamp(ts) }
+    }
+
+    fn abort(&self, rec: &Chain<T>, pending: Installed<T>, guard: &Guard) {
+        // SAFETY: not yet committed or aborted (the trait's contract).
+        unsafe {
+            pending.new_version().header.mark_aborted();
+            // Release: readers that load the restored head see the claimed
+            // version whole (it was published before, this is belt and braces).
+            rec.head.store(pending.prev_shared(), Ordering::Release);
+            if let Some(prev) = pending.prev_version() {
+                prev.header.release();
+            }
+            // SAFETY: unlinked above, and nothing links to it any more (only
+            // the head did; our own later writes to this key, which would
+            // point at it, were aborted first). Readers that still hold it are
+            // pinned, and the collector waits for them.
+            guard.defer_destroy(pending.new_shared());
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Append-only, oldest to newest (Wu et al. 2017, §3.2; Postgres, Hekaton).
+//!
+//! The record points at the oldest version; each version links to the one
+//! that superseded it. An update walks to the end of the chain, claims the
+//! last version and appends a whole tuple after it. A snapshot walks from
+//! the oldest version forward until it meets its own: the longer the chain,
+//! the longer the walk, which is the cost the paper measures against N2O.
+
+use super::version::{Chain, Installed, Version};
+use super::{Storage, VersionStore};
+use crate::header::View;
+use crate::sync::Ordering;
+use crate::{Error, Tuple};
+use crossbeam_epoch::{Guard, Owned, Shared};
+
+/// The O2N append-only store.
+#[derive(Default)]
+pub(crate) struct OldestToNewest;
+
+/// The version visible to `view` and the last version of the chain.
+fn walk<'g, T>(
+    rec: &Chain<T>,
+    view: View,
+    guard: &'g Guard,
+) -> (Option<&'g Version<T>>, Shared<'g, Version<T>>) {
+    let mut visible = None;
+    // Acquire (here and below): pairs with the Release that linked each
+    // version, so its header and data are initialised when we read them.
+    let mut last = Shared::null();
+    let mut cur = rec.head.load(Ordering::Acquire, guard);
+    // SAFETY: loaded under `guard`; versions are freed only after unlink,
+    // through the collector, which waits for `guard`.
+    while let Some(v) = unsafe { cur.as_ref() } {
+        if visible.is_none() && v.header.is_visible(view) {
+            visible = Some(v);
+        }
+        last = cur;
+        cur = v.next.load(Ordering::Acquire, guard);
+    }
+    (visible, last)
+}
+
+impl<T: Tuple> VersionStore<T> for OldestToNewest {
+    type Record = Chain<T>;
+    type Pending = Installed<T>;
+    const STORAGE: Storage = Storage::AppendOnlyO2N;
+
+    fn read<R>(&self, rec: &Chain<T>, view: View, guard: &Guard, f: impl FnOnce(Option<&T>) -> R) -> R {
+        // At most one version is visible to a view, so the walk may stop
+        // there; a recent snapshot still walks (nearly) the whole chain.
+        let head = rec.head.load(Ordering::Acquire, guard);
+        f(super::version::find_visible(head, view, guard).and_then(|v| v.data.as_ref()))
+    }
+
+    fn write(
+        &self,
+        rec: &Chain<T>,
+        view: View,
+        guard: &Guard,
+        op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
+    ) -> Result<Installed<T>, Error> {
+        let (visible, last) = walk(rec, view, guard);
+        let data = op(visible.and_then(|v| v.data.as_ref()))?;
+        let new = Owned::new(Version::uncommitted(view.me, data));
+        // SAFETY: loaded under `guard` by `walk`.
+        match unsafe { last.as_ref() } {
+            None => {
+                // An empty record: installing the first version is the claim.
+                // AcqRel/Acquire: as for `Header::claim`.
+                match rec.head.compare_exchange(
+                    Shared::null(),
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                    guard,
+                ) {
+                    Ok(new) => Ok(Installed::new(new, Shared::null())),
+                    Err(_) => Err(Error::WriteConflict),
+                }
+            }
+            Some(l) => {
+                l.header.claim(view).map_err(|_| Error::WriteConflict)?;
+                // The claim proves `l` is still the last version (W1), and
+                // excludes every other writer of `l.next`.
+                let new = new.into_shared(guard);
+                // Release: publishes the new version's header and data.
+                l.next.store(new, Ordering::Release);
+                Ok(Installed::new(new, last))
+            }
+        }
+    }
+
+    fn commit(&self, _rec: &Chain<T>, pending: Installed<T>, ts: u64) {
+        // SAFETY: not yet committed or aborted (the trait's contract).
+        unsafe { pending.stamp(ts) }
+    }
+
+    fn abort(&self, rec: &Chain<T>, pending: Installed<T>, guard: &Guard) {
+        // SAFETY: not yet committed or aborted (the trait's contract).
+        unsafe {
+            pending.new_version().header.mark_aborted();
+            // Unlink before releasing the claim: the next claimant must find
+            // the claimed version last again. Release: pairs with walkers'
+            // Acquire (nothing new is published; the null is what matters).
+            match pending.prev_version() {
+                Some(prev) => {
+                    prev.next.store(Shared::null(), Ordering::Release);
+                    prev.header.release();
+                }
+                None => rec.head.store(Shared::null(), Ordering::Release),
+            }
+            // SAFETY: unlinked above and linked from nowhere else (our later
+            // writes to this key, appended after it, were aborted first).
+            // Readers still on it are pinned; the collector waits for them.
+            guard.defer_destroy(pending.new_shared());
+        }
+    }
+}

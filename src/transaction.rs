@@ -1,0 +1,334 @@
+//! Transactions: a snapshot, a write set, and the API of reads and writes.
+//!
+//! A transaction reads the database as of its snapshot (taken at begin) plus
+//! its own writes, which it installs in place in each row's record as
+//! uncommitted versions, tagged with its id. Commit stamps them with one
+//! timestamp ([`crate::manager`]); rollback undoes them. A write that loses
+//! a write-write conflict rolls the whole transaction back at once.
+
+use crate::database::Shared;
+use crate::header::{Timestamp, View};
+use crate::store::VersionStore;
+use crate::table::{dispatch, Key, TableCore, TableLog, Write, WriteLog};
+use crate::{Error, Result, Table, Tuple};
+use std::borrow::Borrow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Active,
+    Aborted,
+}
+
+/// A snapshot-isolation transaction.
+///
+/// Reads (`get`, `read`, `scan`) see the database as of [`begin`] plus this
+/// transaction's own writes. Writes (`insert`, `update`, `modify`, `delete`)
+/// are first-updater-wins: a write to a key that another transaction wrote
+/// first (uncommitted, or committed after this snapshot) returns
+/// [`Error::WriteConflict`] at once and rolls the transaction back.
+/// [`commit`](Transaction::commit) and [`rollback`](Transaction::rollback)
+/// consume it; dropping it uncommitted rolls it back.
+///
+/// [`begin`]: crate::Database::begin
+#[must_use = "a transaction rolls back when dropped; call commit() to keep its writes"]
+pub struct Transaction {
+    db: Arc<Shared>,
+    snapshot: u64,
+    /// The tagged id once the transaction has written, else 0.
+    me: u64,
+    state: State,
+    logs: Vec<Box<dyn WriteLog>>,
+}
+
+impl Transaction {
+    pub(crate) fn new(db: Arc<Shared>) -> Self {
+        let snapshot = db.manager.snapshot();
+        Transaction {
+            db,
+            snapshot,
+            me: 0,
+            state: State::Active,
+            logs: Vec::new(),
+        }
+    }
+
+    /// The snapshot this transaction reads: every commit at or below it.
+    pub fn snapshot(&self) -> Timestamp {
+        Timestamp(self.snapshot)
+    }
+
+    /// `false` once a write conflict has rolled the transaction back.
+    pub fn is_active(&self) -> bool {
+        self.state == State::Active
+    }
+
+    fn view(&self) -> View {
+        View {
+            snapshot: self.snapshot,
+            me: self.me,
+        }
+    }
+
+    fn check<K: Key, T: Tuple>(&self, table: &Table<K, T>) -> Result<()> {
+        if self.state == State::Aborted {
+            return Err(Error::Aborted);
+        }
+        if table.db() != self.db.id {
+            return Err(Error::ForeignTable);
+        }
+        Ok(())
+    }
+
+    /// The view to write with: takes a transaction id at the first write.
+    fn write_view<K: Key, T: Tuple>(&mut self, table: &Table<K, T>) -> Result<View> {
+        self.check(table)?;
+        if self.me == 0 {
+            self.me = View::tag(self.db.manager.new_txn_id());
+        }
+        Ok(self.view())
+    }
+
+    /// The row of `key`, as this transaction sees it.
+    pub fn get<K: Key, T: Tuple, Q>(&self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.read(table, key, |row| row.cloned())
+    }
+
+    /// Zero-copy read: calls `f` with the row of `key` as this transaction
+    /// sees it, borrowed from the version store (no clone of the tuple).
+    ///
+    /// `f` runs while the calling thread is pinned to the epoch collector:
+    /// keep it short.
+    pub fn read<K: Key, T: Tuple, Q, R>(
+        &self,
+        table: &Table<K, T>,
+        key: &Q,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> Result<R>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.check(table)?;
+        let view = self.view();
+        Ok(dispatch!(table, core => core.read(view, key, f)))
+    }
+
+    /// The rows with keys in `range`, in key order, as this transaction sees
+    /// them (its snapshot plus its own writes).
+    pub fn scan<K: Key, T: Tuple, R: RangeBounds<K>>(
+        &self,
+        table: &Table<K, T>,
+        range: R,
+    ) -> Result<Scan<'_, K, T>> {
+        self.check(table)?;
+        Ok(Scan {
+            view: self.view(),
+            table: table.clone(),
+            from: range.start_bound().cloned(),
+            to: range.end_bound().cloned(),
+            buffer: VecDeque::new(),
+            done: false,
+            _tx: std::marker::PhantomData,
+        })
+    }
+
+    /// Inserts a row. `Err(DuplicateKey)` if a row with this key is visible.
+    pub fn insert<K: Key, T: Tuple>(&mut self, table: &Table<K, T>, key: K, row: T) -> Result<()> {
+        let view = self.write_view(table)?;
+        let op = |old: Option<&T>| match old {
+            Some(_) => Err(Error::DuplicateKey),
+            None => Ok(Some(row)),
+        };
+        dispatch!(table, core => {
+            let result = core.write_new(view, key, op);
+            self.finish(core, result)
+        })
+    }
+
+    /// Replaces the row of `key`. `Err(NotFound)` if no row is visible.
+    pub fn update<K: Key, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q, row: T) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.modify_with(table, key, |old| old.map(|_| Some(row)).ok_or(Error::NotFound))
+    }
+
+    /// Read-modify-write of the row of `key` in one step, under one claim.
+    /// `Err(NotFound)` if no row is visible.
+    pub fn modify<K: Key, T: Tuple, Q>(
+        &mut self,
+        table: &Table<K, T>,
+        key: &Q,
+        f: impl FnOnce(&mut T),
+    ) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.modify_with(table, key, |old| {
+            let mut row = old.ok_or(Error::NotFound)?.clone();
+            f(&mut row);
+            Ok(Some(row))
+        })
+    }
+
+    /// Deletes the row of `key`. `Err(NotFound)` if no row is visible.
+    pub fn delete<K: Key, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.modify_with(table, key, |old| old.map(|_| None).ok_or(Error::NotFound))
+    }
+
+    fn modify_with<K: Key, T: Tuple, Q>(
+        &mut self,
+        table: &Table<K, T>,
+        key: &Q,
+        op: impl FnOnce(Option<&T>) -> Result<Option<T>>,
+    ) -> Result<()>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let view = self.write_view(table)?;
+        dispatch!(table, core => {
+            let result = core.write_existing(view, key, op);
+            self.finish(core, result)
+        })
+    }
+
+    /// Records a successful write; rolls back on a conflict.
+    fn finish<K: Key, T: Tuple, S: VersionStore<T>>(
+        &mut self,
+        core: &Arc<TableCore<K, T, S>>,
+        result: Result<Write<T, S>>,
+    ) -> Result<()> {
+        match result {
+            Ok(write) => {
+                self.log_for(core).push(write);
+                Ok(())
+            }
+            Err(Error::WriteConflict) => {
+                self.abort_writes();
+                self.state = State::Aborted;
+                Err(Error::WriteConflict)
+            }
+            Err(answer) => Err(answer),
+        }
+    }
+
+    fn log_for<K: Key, T: Tuple, S: VersionStore<T>>(
+        &mut self,
+        core: &Arc<TableCore<K, T, S>>,
+    ) -> &mut TableLog<K, T, S> {
+        let i = match self.logs.iter().position(|l| l.table_id() == core.id) {
+            Some(i) => i,
+            None => {
+                self.logs.push(Box::new(core.log()));
+                self.logs.len() - 1
+            }
+        };
+        self.logs[i]
+            .as_any()
+            .downcast_mut()
+            .expect("a table id names one table, of one type")
+    }
+
+    fn abort_writes(&mut self) {
+        for log in self.logs.iter_mut().rev() {
+            log.abort();
+        }
+        self.logs.clear();
+    }
+
+    /// Commits: every write becomes visible, at once, to transactions that
+    /// begin afterwards. Returns the commit timestamp (the snapshot, for a
+    /// transaction that wrote nothing). `Err(Aborted)` if a conflict rolled
+    /// the transaction back.
+    pub fn commit(mut self) -> Result<Timestamp> {
+        if self.state == State::Aborted {
+            return Err(Error::Aborted);
+        }
+        if self.logs.is_empty() {
+            return Ok(Timestamp(self.snapshot));
+        }
+        let logs = &mut self.logs;
+        let ts = self.db.manager.commit(|ts| {
+            for log in logs.iter_mut() {
+                log.commit(ts);
+            }
+        });
+        self.logs.clear();
+        Ok(Timestamp(ts))
+    }
+
+    /// Rolls back: nothing this transaction wrote ever becomes visible.
+    pub fn rollback(mut self) {
+        self.abort_writes();
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.abort_writes();
+    }
+}
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("snapshot", &self.snapshot)
+            .field("state", &self.state)
+            .field("tables_written", &self.logs.len())
+            .finish()
+    }
+}
+
+/// The iterator of [`Transaction::scan`]: rows in key order.
+///
+/// It reads the index in batches, each under its own epoch pin, so a scan
+/// left half-consumed holds back no garbage collection.
+pub struct Scan<'tx, K, T: Tuple> {
+    view: View,
+    table: Table<K, T>,
+    from: Bound<K>,
+    to: Bound<K>,
+    buffer: VecDeque<(K, T)>,
+    done: bool,
+    _tx: std::marker::PhantomData<&'tx Transaction>,
+}
+
+/// Index entries examined per epoch pin.
+const SCAN_BATCH: usize = 64;
+
+impl<K: Key, T: Tuple> Iterator for Scan<'_, K, T> {
+    type Item = (K, T);
+
+    fn next(&mut self) -> Option<(K, T)> {
+        loop {
+            if let Some(row) = self.buffer.pop_front() {
+                return Some(row);
+            }
+            if self.done {
+                return None;
+            }
+            let (view, from, to) = (self.view, self.from.as_ref(), self.to.as_ref());
+            let buffer = &mut self.buffer;
+            let last = dispatch!(self.table, core => core.scan_batch(view, from, to, buffer, SCAN_BATCH));
+            match last {
+                Some(key) => self.from = Bound::Excluded(key),
+                None => self.done = true,
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The row type's contract.
+//!
+//! A tuple is a fixed sequence of attributes. The append-only and time-travel
+//! stores copy it whole; the delta store records, per update, only the
+//! before-images of the attributes that changed (a [`Tuple::Delta`]) and
+//! rebuilds an old version by applying them backwards to a newer one.
+
+use std::mem::size_of;
+
+/// A row that a version store can copy whole or record attribute by attribute.
+///
+/// Implemented for `[A; N]`, `Vec<A>` and `Box<[A]>` with
+/// `A: Clone + PartialEq + Send + Sync + 'static`. For a struct of your own,
+/// write the delta by hand: one `Option` per attribute is the simplest form.
+///
+/// ```
+/// use multiverse::Tuple;
+///
+/// #[derive(Clone, PartialEq, Debug)]
+/// struct Account { owner: String, balance: i64 }
+///
+/// /// Before-images of the attributes an update changed.
+/// #[derive(Default)]
+/// struct AccountDelta { owner: Option<String>, balance: Option<i64> }
+///
+/// impl Tuple for Account {
+///     type Delta = AccountDelta;
+///     fn attributes(&self) -> usize { 2 }
+///     fn delta_to(&self, newer: &Self) -> AccountDelta {
+///         AccountDelta {
+///             owner: (self.owner != newer.owner).then(|| self.owner.clone()),
+///             balance: (self.balance != newer.balance).then_some(self.balance),
+///         }
+///     }
+///     fn apply(&mut self, d: &AccountDelta) {
+///         if let Some(o) = &d.owner { self.owner = o.clone(); }
+///         if let Some(b) = d.balance { self.balance = b; }
+///     }
+///     fn delta_bytes(d: &AccountDelta) -> usize {
+///         std::mem::size_of::<AccountDelta>() + d.owner.as_ref().map_or(0, |o| o.capacity())
+///     }
+///     fn size_bytes(&self) -> usize { std::mem::size_of::<Self>() + self.owner.capacity() }
+/// }
+///
+/// let old = Account { owner: "ada".into(), balance: 10 };
+/// let mut new = Account { owner: "ada".into(), balance: 7 };
+/// let d = old.delta_to(&new);
+/// assert!(d.owner.is_none());
+/// new.apply(&d);
+/// assert_eq!(new, old);
+/// ```
+pub trait Tuple: Clone + Send + Sync + 'static {
+    /// Before-images of some of the attributes: what the delta store keeps
+    /// for one update.
+    type Delta: Send + Sync + 'static;
+
+    /// The number of attributes.
+    fn attributes(&self) -> usize;
+
+    /// The before-image that turns `newer` back into `self`: the attributes
+    /// of `self` that differ in `newer`, with their values in `self`.
+    fn delta_to(&self, newer: &Self) -> Self::Delta;
+
+    /// Applies a before-image made by [`delta_to`](Tuple::delta_to): turns
+    /// the newer tuple back into the older one.
+    fn apply(&mut self, delta: &Self::Delta);
+
+    /// Bytes a delta occupies (inline and on the heap), for statistics.
+    fn delta_bytes(delta: &Self::Delta) -> usize;
+
+    /// Bytes this tuple occupies (inline and on the heap), for statistics.
+    fn size_bytes(&self) -> usize {
+        size_of::<Self>()
+    }
+}
+
+/// The before-image of the changed attributes of a sequence tuple: their
+/// positions and old values, plus the old length when it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceDelta<A> {
+    len: usize,
+    changed: Box<[(u32, A)]>,
+}
+
+impl<A> SliceDelta<A> {
+    /// The number of attributes this before-image holds.
+    pub fn changed(&self) -> usize {
+        self.changed.len()
+    }
+}
+
+fn slice_delta<A: Clone + PartialEq>(old: &[A], new: &[A]) -> SliceDelta<A> {
+    let changed: Vec<(u32, A)> = old
+        .iter()
+        .enumerate()
+        .filter(|&(i, a)| new.get(i) != Some(a))
+        .map(|(i, a)| (i as u32, a.clone()))
+        .collect();
+    SliceDelta {
+        len: old.len(),
+        changed: changed.into_boxed_slice(),
+    }
+}
+
+fn slice_delta_bytes<A>(d: &SliceDelta<A>) -> usize {
+    size_of::<SliceDelta<A>>() + d.changed.len() * size_of::<(u32, A)>()
+}
+
+impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A; N] {
+    type Delta = SliceDelta<A>;
+    fn attributes(&self) -> usize {
+        N
+    }
+    fn delta_to(&self, newer: &Self) -> Self::Delta {
+        slice_delta(self, newer)
+    }
+    fn apply(&mut self, delta: &Self::Delta) {
+        for (i, a) in delta.changed.iter() {
+            self[*i as usize] = a.clone();
+        }
+    }
+    fn delta_bytes(delta: &Self::Delta) -> usize {
+        slice_delta_bytes(delta)
+    }
+}
+
+impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Vec<A> {
+    type Delta = SliceDelta<A>;
+    fn attributes(&self) -> usize {
+        self.len()
+    }
+    fn delta_to(&self, newer: &Self) -> Self::Delta {
+        slice_delta(self, newer)
+    }
+    fn apply(&mut self, delta: &Self::Delta) {
+        // Attributes past the newer length are all recorded, in order.
+        self.truncate(delta.len);
+        for (i, a) in delta.changed.iter() {
+            let i = *i as usize;
+            if i < self.len() {
+                self[i] = a.clone();
+            } else {
+                self.push(a.clone());
+            }
+        }
+    }
+    fn delta_bytes(delta: &Self::Delta) -> usize {
+        slice_delta_bytes(delta)
+    }
+    fn size_bytes(&self) -> usize {
+        size_of::<Self>() + self.capacity() * size_of::<A>()
+    }
+}
+
+impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Box<[A]> {
+    type Delta = SliceDelta<A>;
+    fn attributes(&self) -> usize {
+        self.len()
+    }
+    fn delta_to(&self, newer: &Self) -> Self::Delta {
+        slice_delta(self, newer)
+    }
+    fn apply(&mut self, delta: &Self::Delta) {
+        if delta.len == self.len() {
+            for (i, a) in delta.changed.iter() {
+                self[*i as usize] = a.clone();
+            }
+        } else {
+            let mut v = std::mem::take(self).into_vec();
+            v.apply(delta);
+            *self = v.into_boxed_slice();
+        }
+    }
+    fn delta_bytes(delta: &Self::Delta) -> usize {
+        slice_delta_bytes(delta)
+    }
+    fn size_bytes(&self) -> usize {
+        size_of::<Self>() + self.len() * size_of::<A>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_delta_holds_only_changed_attributes() {
+        let old = [1i64; 100];
+        let mut new = old;
+        new[42] = 7;
+        let d = old.delta_to(&new);
+        assert_eq!(d.changed(), 1);
+        assert!(<[i64; 100]>::delta_bytes(&d) < 64);
+        new.apply(&d);
+        assert_eq!(new, old);
+    }
+
+    #[test]
+    fn vec_delta_restores_a_different_length() {
+        let old = vec![1, 2, 3, 4];
+        for new in [vec![1, 9], vec![1, 2, 3, 4, 5, 6], vec![], vec![4, 3, 2, 1]] {
+            let d = old.delta_to(&new);
+            let mut back = new.clone();
+            back.apply(&d);
+            assert_eq!(back, old, "from {new:?}");
+        }
+    }
+
+    #[test]
+    fn boxed_slice_delta_round_trips() {
+        let old: Box<[u8]> = vec![1, 2, 3].into();
+        let new: Box<[u8]> = vec![1, 5].into();
+        let mut back = new.clone();
+        back.apply(&old.delta_to(&new));
+        assert_eq!(back, old);
+    }
+}
