@@ -3,7 +3,7 @@
 
 use crate::manager::TxnManager;
 use crate::table::Key;
-use crate::{Error, Result, Storage, Table, Transaction, Tuple};
+use crate::{DatabaseStats, Error, Result, Storage, Table, TableStats, Transaction, Tuple};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
@@ -31,7 +31,22 @@ struct Catalog {
 struct CatalogEntry {
     types: (TypeId, TypeId),
     /// A `Table<K, T>` of the types above.
-    handle: Box<dyn Any + Send + Sync>,
+    handle: Box<dyn CatalogTable>,
+}
+
+/// What the catalog needs of a `Table<K, T>` without knowing `K` and `T`.
+trait CatalogTable: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn stats(&self) -> TableStats;
+}
+
+impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn stats(&self) -> TableStats {
+        Table::stats(self)
+    }
 }
 
 /// An in-memory multi-version database: a cheap `Clone + Send + Sync` handle.
@@ -109,7 +124,12 @@ impl Database {
             return Err(Error::TableExists);
         }
         catalog.next_id += 1;
-        let table = Table::<K, T>::new(self.shared.storage, self.shared.id, catalog.next_id, name.into());
+        let table = Table::<K, T>::new(
+            self.shared.storage,
+            self.shared.id,
+            catalog.next_id,
+            name.into(),
+        );
         catalog.tables.insert(
             name.to_owned(),
             CatalogEntry {
@@ -134,6 +154,7 @@ impl Database {
         }
         entry
             .handle
+            .as_any()
             .downcast_ref::<Table<K, T>>()
             .cloned()
             .ok_or(Error::SchemaMismatch)
@@ -149,6 +170,25 @@ impl Database {
         let mut names: Vec<String> = catalog.tables.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// What every table keeps: records, versions and the bytes they hold.
+    /// A walk over every record of every table; see [`TableStats`].
+    pub fn stats(&self) -> DatabaseStats {
+        let mut stats = DatabaseStats::default();
+        let catalog = self
+            .shared
+            .catalog
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<&String> = catalog.tables.keys().collect();
+        names.sort();
+        for name in names {
+            let t = catalog.tables[name].handle.stats();
+            stats.total += t;
+            stats.tables.push((name.clone(), t));
+        }
+        stats
     }
 
     /// Begins a transaction: its snapshot is every commit that has returned.

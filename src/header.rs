@@ -112,6 +112,22 @@ impl Header {
         }
     }
 
+    /// The header of a copy (a history item) of this version, which `view.me`
+    /// has claimed and is superseding: same begin, ended by `view.me`. If
+    /// `view.me` wrote this version itself, the copy's begin is
+    /// [`INFINITY`]: an intermediate version of one transaction is never
+    /// visible to anyone, before or after its commit, and the copy must not
+    /// keep a transaction id that no commit will ever stamp.
+    pub(crate) fn superseded_copy(&self, view: View) -> Header {
+        // Acquire: as in `is_visible`. The begin of a version we have
+        // claimed is stable: committed at or before our snapshot, or ours.
+        let begin = self.begin.load(Ordering::Acquire);
+        Header {
+            begin: AtomicU64::new(if begin == view.me { INFINITY } else { begin }),
+            end: AtomicU64::new(view.me),
+        }
+    }
+
     /// A header with the given words (for tests and for restoring chains).
     #[cfg(test)]
     pub(crate) fn with_words(begin: u64, end: u64) -> Self {
@@ -233,7 +249,14 @@ mod tests {
         assert!(!visible(OTHER, INFINITY, view(u64::MAX >> 1)));
         // A version I superseded is gone for me, still there for others.
         assert!(!visible(3, ME, view(5)));
-        assert!(visible(3, ME, View { snapshot: 5, me: OTHER }));
+        assert!(visible(
+            3,
+            ME,
+            View {
+                snapshot: 5,
+                me: OTHER
+            }
+        ));
         // Mine, then superseded by me again.
         assert!(!visible(ME, ME, view(5)));
     }
@@ -246,12 +269,30 @@ mod tests {
     #[test]
     fn claim_is_first_updater_wins() {
         let h = Header::with_words(3, INFINITY);
-        assert_eq!(h.claim(View { snapshot: 2, me: ME }), Err(Conflict));
+        assert_eq!(
+            h.claim(View {
+                snapshot: 2,
+                me: ME
+            }),
+            Err(Conflict)
+        );
         assert_eq!(h.claim(view(3)), Ok(()));
         assert_eq!(h.end(), ME);
-        assert_eq!(h.claim(View { snapshot: 9, me: OTHER }), Err(Conflict));
+        assert_eq!(
+            h.claim(View {
+                snapshot: 9,
+                me: OTHER
+            }),
+            Err(Conflict)
+        );
         h.release();
-        assert_eq!(h.claim(View { snapshot: 9, me: OTHER }), Ok(()));
+        assert_eq!(
+            h.claim(View {
+                snapshot: 9,
+                me: OTHER
+            }),
+            Ok(())
+        );
         assert_eq!(h.begin(), 3);
     }
 

@@ -64,6 +64,8 @@
 //! | --- | --- | --- |
 //! | [`Storage::AppendOnlyO2N`] | a whole tuple | at the end of the chain |
 //! | [`Storage::AppendOnlyN2O`] | a whole tuple | at the head |
+//! | [`Storage::TimeTravel`] | a copy of the master into the history | the master, in the main table |
+//! | [`Storage::Delta`] | before-images of the changed attributes | the master, in the main table |
 //!
 //! The design, its invariants by name (**V1** visibility, **A1** atomic
 //! visibility, **W1** first updater wins, **S1** snapshot, **M1** memory
@@ -75,6 +77,7 @@ mod database;
 mod error;
 pub(crate) mod header;
 mod manager;
+pub(crate) mod stats;
 mod store;
 pub(crate) mod sync;
 mod table;
@@ -84,6 +87,7 @@ mod tuple;
 pub use database::{Database, DatabaseBuilder};
 pub use error::{Error, Result};
 pub use header::Timestamp;
+pub use stats::{DatabaseStats, TableStats};
 pub use store::Storage;
 pub use table::{Key, Table};
 pub use transaction::{Scan, Transaction};

@@ -127,7 +127,10 @@ mod tests {
                 std::thread::spawn(move || (0..1000).map(|_| m.commit(|_| {})).collect::<Vec<_>>())
             })
             .collect();
-        let mut all: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<u64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         all.sort_unstable();
         assert_eq!(all, (1..=4000).collect::<Vec<_>>());
         assert_eq!(m.snapshot(), 4000);

@@ -6,7 +6,8 @@
 //! it: an index entry is never replaced.
 
 use crate::header::View;
-use crate::store::{NewestToOldest, OldestToNewest, Storage, VersionStore};
+use crate::stats::TableStats;
+use crate::store::{Delta, NewestToOldest, OldestToNewest, Storage, TimeTravel, VersionStore};
 use crate::{Error, Result, Tuple};
 use crossbeam_epoch::{self as epoch};
 use crossbeam_skiplist::base::SkipList;
@@ -93,7 +94,9 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             let pending = self.store.write(record, view, &guard, op)?;
             return Ok(Write { record, pending });
         }
-        let entry = self.index.get_or_insert_with(key, S::Record::default, &guard);
+        let entry = self
+            .index
+            .get_or_insert_with(key, S::Record::default, &guard);
         let record: *const S::Record = entry.value();
         // SAFETY: `entry` holds a reference count on the node, so the record
         // is allocated until `release` below.
@@ -137,6 +140,17 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             cur = entry.next();
         }
         None
+    }
+
+    /// What the table's records keep.
+    pub(crate) fn stats(&self) -> TableStats {
+        let guard = epoch::pin();
+        let mut stats = TableStats::default();
+        for entry in self.index.iter(&guard) {
+            stats.records += 1;
+            self.store.stats(entry.value(), &guard, &mut stats);
+        }
+        stats
     }
 
     /// A fresh, empty write log for this table.
@@ -187,9 +201,12 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
     }
 
     fn commit(&mut self, ts: u64) {
+        let guard = epoch::pin();
         for w in self.writes.drain(..) {
             // SAFETY: see `TableLog`'s `Send` impl: the record is alive.
-            self.table.store.commit(unsafe { &*w.record }, w.pending, ts);
+            self.table
+                .store
+                .commit(unsafe { &*w.record }, w.pending, ts, &guard);
         }
     }
 
@@ -197,7 +214,9 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
         let guard = epoch::pin();
         for w in self.writes.drain(..).rev() {
             // SAFETY: as in `commit`.
-            self.table.store.abort(unsafe { &*w.record }, w.pending, &guard);
+            self.table
+                .store
+                .abort(unsafe { &*w.record }, w.pending, &guard);
         }
     }
 
@@ -220,6 +239,8 @@ pub struct Table<K, T: Tuple> {
 pub(crate) enum TableRef<K, T: Tuple> {
     O2N(Arc<TableCore<K, T, OldestToNewest>>),
     N2O(Arc<TableCore<K, T, NewestToOldest>>),
+    TimeTravel(Arc<TableCore<K, T, TimeTravel<T>>>),
+    Delta(Arc<TableCore<K, T, Delta<T>>>),
 }
 
 /// Runs `$body` with `$core` bound to the table's `Arc<TableCore<_, _, S>>`,
@@ -229,6 +250,8 @@ macro_rules! dispatch {
         match &$table.inner {
             $crate::table::TableRef::O2N($core) => $body,
             $crate::table::TableRef::N2O($core) => $body,
+            $crate::table::TableRef::TimeTravel($core) => $body,
+            $crate::table::TableRef::Delta($core) => $body,
         }
     };
 }
@@ -239,6 +262,8 @@ impl<K: Key, T: Tuple> Table<K, T> {
         let inner = match storage {
             Storage::AppendOnlyO2N => TableRef::O2N(Arc::new(TableCore::new(db, id, name))),
             Storage::AppendOnlyN2O => TableRef::N2O(Arc::new(TableCore::new(db, id, name))),
+            Storage::TimeTravel => TableRef::TimeTravel(Arc::new(TableCore::new(db, id, name))),
+            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(db, id, name))),
         };
         Table { inner }
     }
@@ -253,6 +278,12 @@ impl<K: Key, T: Tuple> Table<K, T> {
         dispatch!(self, core => core.storage())
     }
 
+    /// What the table keeps: records, versions and the bytes they hold
+    /// (a walk over every record; see [`TableStats`]).
+    pub fn stats(&self) -> TableStats {
+        dispatch!(self, core => core.stats())
+    }
+
     pub(crate) fn db(&self) -> u64 {
         dispatch!(self, core => core.db)
     }
@@ -263,6 +294,8 @@ impl<K, T: Tuple> Clone for Table<K, T> {
         let inner = match &self.inner {
             TableRef::O2N(c) => TableRef::O2N(Arc::clone(c)),
             TableRef::N2O(c) => TableRef::N2O(Arc::clone(c)),
+            TableRef::TimeTravel(c) => TableRef::TimeTravel(Arc::clone(c)),
+            TableRef::Delta(c) => TableRef::Delta(Arc::clone(c)),
         };
         Table { inner }
     }

@@ -154,12 +154,19 @@ impl Transaction {
     }
 
     /// Replaces the row of `key`. `Err(NotFound)` if no row is visible.
-    pub fn update<K: Key, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q, row: T) -> Result<()>
+    pub fn update<K: Key, T: Tuple, Q>(
+        &mut self,
+        table: &Table<K, T>,
+        key: &Q,
+        row: T,
+    ) -> Result<()>
     where
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
-        self.modify_with(table, key, |old| old.map(|_| Some(row)).ok_or(Error::NotFound))
+        self.modify_with(table, key, |old| {
+            old.map(|_| Some(row)).ok_or(Error::NotFound)
+        })
     }
 
     /// Read-modify-write of the row of `key` in one step, under one claim.
@@ -324,7 +331,8 @@ impl<K: Key, T: Tuple> Iterator for Scan<'_, K, T> {
             }
             let (view, from, to) = (self.view, self.from.as_ref(), self.to.as_ref());
             let buffer = &mut self.buffer;
-            let last = dispatch!(self.table, core => core.scan_batch(view, from, to, buffer, SCAN_BATCH));
+            let last =
+                dispatch!(self.table, core => core.scan_batch(view, from, to, buffer, SCAN_BATCH));
             match last {
                 Some(key) => self.from = Bound::Excluded(key),
                 None => self.done = true,

@@ -8,15 +8,21 @@
 //! the table); [`Storage`] chooses the store at run time.
 
 use crate::header::View;
+use crate::stats::TableStats;
 use crate::{Error, Tuple};
 use crossbeam_epoch::Guard;
 
+mod delta;
+mod master;
 mod n2o;
 mod o2n;
+mod time_travel;
 mod version;
 
+pub(crate) use delta::Delta;
 pub(crate) use n2o::NewestToOldest;
 pub(crate) use o2n::OldestToNewest;
+pub(crate) use time_travel::TimeTravel;
 
 /// The version store of a [`Database`](crate::Database): how it keeps the old
 /// versions of its rows (Wu et al., VLDB 2017, §3.2).
@@ -31,17 +37,33 @@ pub enum Storage {
     /// points at the newest version, older ones behind it. A recent snapshot
     /// reads the head.
     AppendOnlyN2O,
+    /// Time-travel: the master (newest) version in the main table; each
+    /// update copies the master into the history table, newest first. A
+    /// recent snapshot reads the master; an old one walks the history.
+    TimeTravel,
+    /// Delta (rollback segment): the master in the main table; each update
+    /// keeps only the before-images of the attributes it changed, newest
+    /// first. An old snapshot rebuilds its version from the master by
+    /// applying before-images backwards.
+    Delta,
 }
 
 impl Storage {
     /// Every store there is, for tests and benchmarks.
-    pub const ALL: [Storage; 2] = [Storage::AppendOnlyO2N, Storage::AppendOnlyN2O];
+    pub const ALL: [Storage; 4] = [
+        Storage::AppendOnlyO2N,
+        Storage::AppendOnlyN2O,
+        Storage::TimeTravel,
+        Storage::Delta,
+    ];
 
     /// A short name, as used in benchmark output.
     pub fn name(self) -> &'static str {
         match self {
             Storage::AppendOnlyO2N => "o2n",
             Storage::AppendOnlyN2O => "n2o",
+            Storage::TimeTravel => "time-travel",
+            Storage::Delta => "delta",
         }
     }
 }
@@ -81,6 +103,7 @@ impl std::fmt::Display for Storage {
 ///   `Error::WriteConflict` at once if that fails, again changing nothing. On
 ///   success the new version is in the record, visible only to `view.me`,
 ///   and the returned [`Pending`](VersionStore::Pending) says how to finish it.
+/// * [`stats`](VersionStore::stats) counts what a record keeps.
 /// * [`commit`](VersionStore::commit) stamps a pending write with the commit
 ///   timestamp; [`abort`](VersionStore::abort) undoes it: the new version is
 ///   made invisible to everyone and unlinked (then handed to the epoch
@@ -119,8 +142,11 @@ pub(crate) trait VersionStore<T: Tuple>: Send + Sync + Default + 'static {
     ) -> Result<Self::Pending, Error>;
 
     /// Stamps a pending write with its transaction's commit timestamp.
-    fn commit(&self, record: &Self::Record, pending: Self::Pending, ts: u64);
+    fn commit(&self, record: &Self::Record, pending: Self::Pending, ts: u64, guard: &Guard);
 
     /// Undoes a pending write.
     fn abort(&self, record: &Self::Record, pending: Self::Pending, guard: &Guard);
+
+    /// Adds the record's versions to `stats`.
+    fn stats(&self, record: &Self::Record, guard: &Guard, stats: &mut TableStats);
 }

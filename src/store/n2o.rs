@@ -6,9 +6,10 @@
 //! makes the new version the head. A recent snapshot reads the head; an old
 //! one walks back.
 
-use super::version::{find_visible, Chain, Installed, Version};
+use super::version::{chain_stats, find_visible, Chain, Installed, Version};
 use super::{Storage, VersionStore};
 use crate::header::View;
+use crate::stats::TableStats;
 use crate::sync::Ordering;
 use crate::{Error, Tuple};
 use crossbeam_epoch::{Guard, Owned, Shared};
@@ -22,7 +23,13 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
     type Pending = Installed<T>;
     const STORAGE: Storage = Storage::AppendOnlyN2O;
 
-    fn read<R>(&self, rec: &Chain<T>, view: View, guard: &Guard, f: impl FnOnce(Option<&T>) -> R) -> R {
+    fn read<R>(
+        &self,
+        rec: &Chain<T>,
+        view: View,
+        guard: &Guard,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R {
         // Acquire: pairs with the Release that installed the head.
         let head = rec.head.load(Ordering::Acquire, guard);
         f(find_visible(head, view, guard).and_then(|v| v.data.as_ref()))
@@ -70,7 +77,7 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
         }
     }
 
-    fn commit(&self, _rec: &Chain<T>, pending: Installed<T>, ts: u64) {
+    fn commit(&self, _rec: &Chain<T>, pending: Installed<T>, ts: u64, _guard: &Guard) {
         // SAFETY: not yet committed or aborted (the trait's contract).
         unsafe { pending.stamp(ts) }
     }
@@ -91,5 +98,9 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
             // pinned, and the collector waits for them.
             guard.defer_destroy(pending.new_shared());
         }
+    }
+
+    fn stats(&self, rec: &Chain<T>, guard: &Guard, stats: &mut TableStats) {
+        chain_stats(rec, true, guard, stats);
     }
 }

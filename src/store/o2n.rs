@@ -6,9 +6,10 @@
 //! the oldest version forward until it meets its own: the longer the chain,
 //! the longer the walk, which is the cost the paper measures against N2O.
 
-use super::version::{Chain, Installed, Version};
+use super::version::{chain_stats, Chain, Installed, Version};
 use super::{Storage, VersionStore};
 use crate::header::View;
+use crate::stats::TableStats;
 use crate::sync::Ordering;
 use crate::{Error, Tuple};
 use crossbeam_epoch::{Guard, Owned, Shared};
@@ -45,7 +46,13 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
     type Pending = Installed<T>;
     const STORAGE: Storage = Storage::AppendOnlyO2N;
 
-    fn read<R>(&self, rec: &Chain<T>, view: View, guard: &Guard, f: impl FnOnce(Option<&T>) -> R) -> R {
+    fn read<R>(
+        &self,
+        rec: &Chain<T>,
+        view: View,
+        guard: &Guard,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R {
         // At most one version is visible to a view, so the walk may stop
         // there; a recent snapshot still walks (nearly) the whole chain.
         let head = rec.head.load(Ordering::Acquire, guard);
@@ -90,7 +97,7 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
         }
     }
 
-    fn commit(&self, _rec: &Chain<T>, pending: Installed<T>, ts: u64) {
+    fn commit(&self, _rec: &Chain<T>, pending: Installed<T>, ts: u64, _guard: &Guard) {
         // SAFETY: not yet committed or aborted (the trait's contract).
         unsafe { pending.stamp(ts) }
     }
@@ -114,5 +121,9 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
             // Readers still on it are pinned; the collector waits for them.
             guard.defer_destroy(pending.new_shared());
         }
+    }
+
+    fn stats(&self, rec: &Chain<T>, guard: &Guard, stats: &mut TableStats) {
+        chain_stats(rec, false, guard, stats);
     }
 }

@@ -2,8 +2,10 @@
 //! keep per key.
 
 use crate::header::{Header, View};
+use crate::stats::TableStats;
+use crate::Tuple;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Shared};
-
+use std::mem::size_of;
 
 /// One version of a row: the header words, the link to the next version of
 /// the chain (older in N2O, newer in O2N) and the tuple (`None`: a tombstone
@@ -22,6 +24,17 @@ impl<T> Version<T> {
             next: Atomic::null(),
             data,
         }
+    }
+}
+
+impl<T: Tuple> Version<T> {
+    /// Bytes the version occupies, inline and on the heap.
+    pub(crate) fn size_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self
+                .data
+                .as_ref()
+                .map_or(0, |t| t.size_bytes().saturating_sub(size_of::<T>()))
     }
 }
 
@@ -148,3 +161,32 @@ pub(crate) fn find_visible<'g, T>(
     None
 }
 
+/// Adds a chain's versions to `stats`; the newest is the first version
+/// (`newest_first`, N2O) or the last (O2N).
+pub(crate) fn chain_stats<T: Tuple>(
+    chain: &Chain<T>,
+    newest_first: bool,
+    guard: &Guard,
+    stats: &mut TableStats,
+) {
+    let mut sizes = Vec::new();
+    // Acquire: as in `find_visible`.
+    let mut cur = chain.head.load(crate::sync::Ordering::Acquire, guard);
+    // SAFETY: as in `find_visible`.
+    while let Some(v) = unsafe { cur.as_ref() } {
+        sizes.push(v.size_bytes());
+        cur = v.next.load(crate::sync::Ordering::Acquire, guard);
+    }
+    let newest = if newest_first {
+        0
+    } else {
+        sizes.len().wrapping_sub(1)
+    };
+    for (i, bytes) in sizes.into_iter().enumerate() {
+        if i == newest {
+            stats.count_newest(bytes);
+        } else {
+            stats.count_history(bytes);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The copy-on-write master shared by the time-travel and delta stores.
+//!
+//! Both stores keep the newest version of a row, the *master*, in the main
+//! table, and older versions elsewhere: whole copies in a history table
+//! (time-travel) or before-images of the changed attributes (delta). In the
+//! paper (and in Peloton, NoisePage, InnoDB) the master is then overwritten
+//! in place. In Rust that is a data race whenever a reader may be copying the
+//! master while a writer overwrites it, for any `T` that is not a bag of
+//! atomics; a seqlock (optimistic version check) would still read a torn `T`
+//! before discarding it, which is undefined behaviour for any `T` with a
+//! pointer in it (a `Vec`, a `String`).
+//!
+//! So the master is replaced, not overwritten: an update allocates the new
+//! master, links the history item that preserves the old one (a whole copy
+//! or a before-image) behind it, and swings the record's pointer. The old
+//! master object is retired through crossbeam-epoch when the update commits.
+//! What the store *keeps* per update is exactly the paper's: one whole tuple
+//! for time-travel, the before-images of the changed attributes for delta.
+//! What it *allocates* per update is one tuple more than the paper's in-place
+//! update (the new master); `benches/` and the closing notes measure that cost.
+//!
+//! Each master links to its own history chain (`older`), so a reader that
+//! loaded a master that has since been replaced still walks a chain
+//! consistent with it.
+
+use super::{Storage, VersionStore};
+use crate::header::{Header, View};
+use crate::stats::TableStats;
+use crate::sync::Ordering;
+use crate::{Error, Tuple};
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+use std::marker::PhantomData;
+use std::mem::size_of;
+
+/// What a master-based store keeps of superseded versions.
+pub(crate) trait HistoryKind<T: Tuple>: Send + Sync + Sized + 'static {
+    /// The store this kind of history makes.
+    const STORAGE: Storage;
+
+    /// The item that preserves a superseded master whose data is `old`, now
+    /// that the new master's data is `new`. `header` is the old version's
+    /// header (see [`Header::superseded_copy`]).
+    fn preserve(header: Header, old: Option<&T>, new: Option<&T>) -> Self;
+
+    /// The item's header words.
+    fn header(&self) -> &Header;
+
+    /// The link to the next older item.
+    fn older(&self) -> &Atomic<Self>;
+
+    /// Calls `f` with the version visible to `view`, walking from `first`
+    /// (the newest item of a master's history) backwards; `master` is that
+    /// master's data, from which older versions may be rebuilt.
+    fn read_history<R>(
+        first: Shared<'_, Self>,
+        master: Option<&T>,
+        view: View,
+        guard: &Guard,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R;
+
+    /// Bytes the item occupies (inline and on the heap).
+    fn size_bytes(&self) -> usize;
+}
+
+/// The newest version of a row, in the main table.
+pub(crate) struct Master<T, H> {
+    header: Header,
+    data: Option<T>,
+    /// The history of this master, newest first.
+    older: Atomic<H>,
+}
+
+impl<T: Tuple, H> Master<T, H> {
+    fn size_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self
+                .data
+                .as_ref()
+                .map_or(0, |t| t.size_bytes().saturating_sub(size_of::<T>()))
+    }
+}
+
+/// The record: the pointer to the master.
+pub(crate) struct MasterRecord<T: Tuple, H: HistoryKind<T>> {
+    master: Atomic<Master<T, H>>,
+}
+
+impl<T: Tuple, H: HistoryKind<T>> Default for MasterRecord<T, H> {
+    fn default() -> Self {
+        MasterRecord {
+            master: Atomic::null(),
+        }
+    }
+}
+
+impl<T: Tuple, H: HistoryKind<T>> Drop for MasterRecord<T, H> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no other thread can reach the record. The
+        // master and its history chain are owned by the record alone: a
+        // replaced master, or an aborted master and its one history item, are
+        // handed to the collector only after they are unlinked, and neither
+        // `Master` nor a history item frees what it links to.
+        unsafe {
+            let guard = epoch::unprotected();
+            let m = self.master.load(Ordering::Relaxed, guard);
+            if m.is_null() {
+                return;
+            }
+            let mut cur = m.deref().older.load(Ordering::Relaxed, guard);
+            drop(m.into_owned());
+            while !cur.is_null() {
+                let next = cur.deref().older().load(Ordering::Relaxed, guard);
+                drop(cur.into_owned());
+                cur = next;
+            }
+        }
+    }
+}
+
+/// A write in flight on a master-based store.
+pub(crate) struct MasterWrite<T: Tuple, H: HistoryKind<T>> {
+    /// The new master.
+    new: *const Master<T, H>,
+    /// The replaced master (null when the record was empty).
+    prev: *const Master<T, H>,
+}
+
+// SAFETY: addresses only, dereferenced by the writing transaction while the
+// versions are guaranteed allocated (the trait's contract); `T` and `H` are
+// shared between threads once linked, hence `Send + Sync`.
+unsafe impl<T: Tuple, H: HistoryKind<T>> Send for MasterWrite<T, H> {}
+
+/// A store whose newest version is a copy-on-write master with history `H`.
+pub(crate) struct MasterStore<H>(PhantomData<fn() -> H>);
+
+impl<H> Default for MasterStore<H> {
+    fn default() -> Self {
+        MasterStore(PhantomData)
+    }
+}
+
+impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
+    type Record = MasterRecord<T, H>;
+    type Pending = MasterWrite<T, H>;
+    const STORAGE: Storage = H::STORAGE;
+
+    fn read<R>(
+        &self,
+        rec: &Self::Record,
+        view: View,
+        guard: &Guard,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> R {
+        // Acquire: pairs with the Release that installed the master.
+        let m = rec.master.load(Ordering::Acquire, guard);
+        // SAFETY: loaded under `guard`; masters are freed only through the
+        // collector after being replaced.
+        match unsafe { m.as_ref() } {
+            None => f(None),
+            Some(m) if m.header.is_visible(view) => f(m.data.as_ref()),
+            Some(m) => H::read_history(
+                m.older.load(Ordering::Acquire, guard),
+                m.data.as_ref(),
+                view,
+                guard,
+                f,
+            ),
+        }
+    }
+
+    fn write(
+        &self,
+        rec: &Self::Record,
+        view: View,
+        guard: &Guard,
+        op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
+    ) -> Result<Self::Pending, Error> {
+        // Acquire: as in `read`.
+        let head = rec.master.load(Ordering::Acquire, guard);
+        let data = self.read(rec, view, guard, op)?;
+        // SAFETY: loaded under `guard`, as in `read`.
+        match unsafe { head.as_ref() } {
+            None => {
+                let new = Owned::new(Master {
+                    header: Header::uncommitted(view.me),
+                    data,
+                    older: Atomic::null(),
+                });
+                // An empty record: installing the first master is the claim.
+                // AcqRel/Acquire: as for `Header::claim`.
+                match rec.master.compare_exchange(
+                    Shared::null(),
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                    guard,
+                ) {
+                    Ok(new) => Ok(MasterWrite {
+                        new: new.as_raw(),
+                        prev: std::ptr::null(),
+                    }),
+                    Err(_) => Err(Error::WriteConflict),
+                }
+            }
+            Some(m) => {
+                // The claim (W1) proves `m` is still the master and excludes
+                // every other writer of `rec.master`.
+                m.header.claim(view).map_err(|_| Error::WriteConflict)?;
+                let item = H::preserve(
+                    m.header.superseded_copy(view),
+                    m.data.as_ref(),
+                    data.as_ref(),
+                );
+                // Relaxed: `item` is not shared yet; the Release below
+                // publishes it with the master.
+                item.older()
+                    .store(m.older.load(Ordering::Acquire, guard), Ordering::Relaxed);
+                let new = Owned::new(Master {
+                    header: Header::uncommitted(view.me),
+                    data,
+                    older: Atomic::from(Owned::new(item)),
+                })
+                .into_shared(guard);
+                // Release: publishes the new master, its data and history.
+                rec.master.store(new, Ordering::Release);
+                Ok(MasterWrite {
+                    new: new.as_raw(),
+                    prev: head.as_raw(),
+                })
+            }
+        }
+    }
+
+    fn commit(&self, _rec: &Self::Record, p: Self::Pending, ts: u64, guard: &Guard) {
+        // SAFETY: not yet committed or aborted: both masters and the new
+        // master's first history item are allocated (the trait's contract).
+        unsafe {
+            let new = &*p.new;
+            new.header.stamp_begin(ts);
+            if let Some(prev) = p.prev.as_ref() {
+                let item = new.older.load(Ordering::Relaxed, guard).deref();
+                item.header().stamp_end(ts);
+                // For readers still on the replaced master.
+                prev.header.stamp_end(ts);
+                // SAFETY: unlinked: the record points at `new`, and nothing
+                // else points at a master. Readers still on it are pinned, and
+                // may still walk its history, which the new master now links
+                // to (dropping a master frees nothing it links to).
+                guard.defer_destroy(Shared::from(p.prev));
+            }
+        }
+    }
+
+    fn abort(&self, rec: &Self::Record, p: Self::Pending, guard: &Guard) {
+        // SAFETY: not yet committed or aborted (the trait's contract).
+        unsafe {
+            let new = &*p.new;
+            new.header.mark_aborted();
+            // Release: the restored master was published before; nothing new.
+            rec.master.store(Shared::from(p.prev), Ordering::Release);
+            if let Some(prev) = p.prev.as_ref() {
+                prev.header.release();
+                // SAFETY: the new master's first history item was made by
+                // this write and is linked only from the new master, which is
+                // unlinked above. Readers on either are pinned. (The rest of
+                // the chain belongs to `prev` again; nothing here frees it.)
+                guard.defer_destroy(new.older.load(Ordering::Relaxed, guard));
+            }
+            // SAFETY: unlinked above (the record points at `prev` again).
+            guard.defer_destroy(Shared::from(p.new));
+        }
+    }
+
+    fn stats(&self, rec: &Self::Record, guard: &Guard, stats: &mut TableStats) {
+        let m = rec.master.load(Ordering::Acquire, guard);
+        // SAFETY: loaded under `guard`, as in `read`.
+        if let Some(m) = unsafe { m.as_ref() } {
+            stats.count_newest(m.size_bytes());
+            let mut cur = m.older.load(Ordering::Acquire, guard);
+            // SAFETY: as above, for every item of the chain.
+            while let Some(item) = unsafe { cur.as_ref() } {
+                stats.count_history(item.size_bytes());
+                cur = item.older().load(Ordering::Acquire, guard);
+            }
+        }
+    }
+}
