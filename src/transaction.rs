@@ -93,9 +93,9 @@ impl Transaction {
     }
 
     /// The row of `key`, as this transaction sees it.
-    pub fn get<K: Key, T: Tuple, Q>(&self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
+    pub fn get<K, T: Tuple, Q>(&self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
     where
-        K: Borrow<Q>,
+        K: Key + Borrow<Q>,
         Q: Ord + ?Sized,
     {
         self.read(table, key, |row| row.cloned())
@@ -106,14 +106,14 @@ impl Transaction {
     ///
     /// `f` runs while the calling thread is pinned to the epoch collector:
     /// keep it short.
-    pub fn read<K: Key, T: Tuple, Q, R>(
+    pub fn read<K, T: Tuple, Q, R>(
         &self,
         table: &Table<K, T>,
         key: &Q,
         f: impl FnOnce(Option<&T>) -> R,
     ) -> Result<R>
     where
-        K: Borrow<Q>,
+        K: Key + Borrow<Q>,
         Q: Ord + ?Sized,
     {
         self.check(table)?;
@@ -154,14 +154,9 @@ impl Transaction {
     }
 
     /// Replaces the row of `key`. `Err(NotFound)` if no row is visible.
-    pub fn update<K: Key, T: Tuple, Q>(
-        &mut self,
-        table: &Table<K, T>,
-        key: &Q,
-        row: T,
-    ) -> Result<()>
+    pub fn update<K, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q, row: T) -> Result<()>
     where
-        K: Borrow<Q>,
+        K: Key + Borrow<Q>,
         Q: Ord + ?Sized,
     {
         self.modify_with(table, key, |old| {
@@ -171,14 +166,14 @@ impl Transaction {
 
     /// Read-modify-write of the row of `key` in one step, under one claim.
     /// `Err(NotFound)` if no row is visible.
-    pub fn modify<K: Key, T: Tuple, Q>(
+    pub fn modify<K, T: Tuple, Q>(
         &mut self,
         table: &Table<K, T>,
         key: &Q,
         f: impl FnOnce(&mut T),
     ) -> Result<()>
     where
-        K: Borrow<Q>,
+        K: Key + Borrow<Q>,
         Q: Ord + ?Sized,
     {
         self.modify_with(table, key, |old| {
@@ -189,22 +184,22 @@ impl Transaction {
     }
 
     /// Deletes the row of `key`. `Err(NotFound)` if no row is visible.
-    pub fn delete<K: Key, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q) -> Result<()>
+    pub fn delete<K, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q) -> Result<()>
     where
-        K: Borrow<Q>,
+        K: Key + Borrow<Q>,
         Q: Ord + ?Sized,
     {
         self.modify_with(table, key, |old| old.map(|_| None).ok_or(Error::NotFound))
     }
 
-    fn modify_with<K: Key, T: Tuple, Q>(
+    fn modify_with<K, T: Tuple, Q>(
         &mut self,
         table: &Table<K, T>,
         key: &Q,
         op: impl FnOnce(Option<&T>) -> Result<Option<T>>,
     ) -> Result<()>
     where
-        K: Borrow<Q>,
+        K: Key + Borrow<Q>,
         Q: Ord + ?Sized,
     {
         let view = self.write_view(table)?;
