@@ -41,6 +41,13 @@ impl Rng {
     fn one_in(&mut self, n: u64) -> bool {
         self.below(n) == 0
     }
+
+    /// Yields to the scheduler half the time, to vary the interleavings.
+    fn pause(&mut self) {
+        if self.one_in(2) {
+            thread::yield_now();
+        }
+    }
 }
 
 /// Counts a writer as done when it returns or panics, so that readers that
@@ -116,7 +123,7 @@ fn transfer_writer(
             // `update` of what was read: the classic lost-update pattern.
             let result = if n % 2 == 0 {
                 tx.modify(accounts, &from, debit).and_then(|()| {
-                    thread::yield_now();
+                    rng.pause();
                     tx.modify(accounts, &to, credit)
                 })
             } else {
@@ -131,7 +138,7 @@ fn transfer_writer(
                 debit(&mut a);
                 credit(&mut b);
                 tx.update(accounts, &from, a).and_then(|()| {
-                    thread::yield_now();
+                    rng.pause();
                     tx.update(accounts, &to, b)
                 })
             };
@@ -184,7 +191,7 @@ fn audit_reader(
         assert_eq!(ins, outs, "{storage:?}: a snapshot with half a transfer");
 
         // Let writers commit, then read again: the same snapshot.
-        thread::yield_now();
+        rng.pause();
         let again: Vec<(u64, Account)> = tx.scan(accounts, ..).unwrap().collect();
         assert_eq!(
             first, again,
@@ -319,13 +326,13 @@ fn pair_writer(
         let present = tx.get(pairs, &a).unwrap().is_some();
         let result = if present {
             tx.delete(pairs, &a).and_then(|()| {
-                thread::yield_now();
+                rng.pause();
                 tx.delete(pairs, &b)
             })
         } else {
             let half = [p as i64, generation];
             tx.insert(pairs, a, half).and_then(|()| {
-                thread::yield_now();
+                rng.pause();
                 tx.insert(pairs, b, half)
             })
         };
@@ -384,7 +391,7 @@ fn pair_reader(
         let tx = db.begin();
         let first: Vec<(u64, Half)> = tx.scan(pairs, ..).unwrap().collect();
         let seen = whole_pairs(storage, &first);
-        thread::yield_now();
+        rng.pause();
         let again: Vec<(u64, Half)> = tx.scan(pairs, ..).unwrap().collect();
         assert_eq!(
             first, again,
