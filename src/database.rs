@@ -1,25 +1,71 @@
 //! The database: a catalog of typed tables over one version store, and the
 //! transaction manager they share.
 
+use crate::gc::{Gc, GcPolicy};
 use crate::manager::TxnManager;
 use crate::table::Key;
-use crate::{DatabaseStats, Error, Result, Storage, Table, TableStats, Transaction, Tuple};
+use crate::{
+    DatabaseStats, Error, GcStats, Result, Storage, Table, TableStats, Transaction, Tuple,
+};
+use crossbeam_epoch as epoch;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-/// Database ids, to tell a table of one database from another's. Not part of
-/// any concurrency protocol, so a plain std atomic outside the loom shim.
-static NEXT_DATABASE: StdAtomicU64 = StdAtomicU64::new(1);
+/// What transactions and tables of a database share: the clock and the
+/// garbage collector.
+pub(crate) struct Core {
+    pub(crate) manager: TxnManager,
+    pub(crate) gc: Gc,
+}
 
 /// What every handle on a database shares.
 pub(crate) struct Shared {
-    pub(crate) id: u64,
-    pub(crate) storage: Storage,
-    pub(crate) manager: TxnManager,
+    pub(crate) core: Arc<Core>,
+    storage: Storage,
     catalog: RwLock<Catalog>,
+    #[cfg(not(loom))]
+    vacuum: std::sync::Mutex<Option<crate::gc::vacuum::Vacuum>>,
+}
+
+impl Shared {
+    /// Every table, cloned out of the catalog (so that no lock is held
+    /// while they are walked).
+    fn tables(&self) -> Vec<(String, Box<dyn CatalogTable>)> {
+        let catalog = self.catalog.read().unwrap_or_else(PoisonError::into_inner);
+        let mut tables: Vec<_> = catalog
+            .tables
+            .iter()
+            .map(|(name, e)| (name.clone(), e.handle.clone_box()))
+            .collect();
+        tables.sort_by(|a, b| a.0.cmp(&b.0));
+        tables
+    }
+
+    /// One vacuum sweep of every table at a fresh watermark; tables are
+    /// swept in parallel (rayon).
+    pub(crate) fn sweep(&self) {
+        let watermark = self.core.manager.watermark();
+        let tables = self.tables();
+        #[cfg(not(loom))]
+        {
+            use rayon::prelude::*;
+            tables.par_iter().for_each(|(_, t)| t.sweep(watermark));
+        }
+        #[cfg(loom)]
+        tables.iter().for_each(|(_, t)| t.sweep(watermark));
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Push this thread's deferred garbage to the collector and collect:
+        // a dropped database leaves nothing behind in this thread's bag.
+        for _ in 0..3 {
+            epoch::pin().flush();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -37,15 +83,23 @@ struct CatalogEntry {
 /// What the catalog needs of a `Table<K, T>` without knowing `K` and `T`.
 trait CatalogTable: Send + Sync {
     fn as_any(&self) -> &dyn Any;
+    fn clone_box(&self) -> Box<dyn CatalogTable>;
     fn stats(&self) -> TableStats;
+    fn sweep(&self, watermark: u64);
 }
 
 impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn clone_box(&self) -> Box<dyn CatalogTable> {
+        Box::new(self.clone())
+    }
     fn stats(&self) -> TableStats {
         Table::stats(self)
+    }
+    fn sweep(&self, watermark: u64) {
+        Table::sweep(self, watermark)
     }
 }
 
@@ -74,6 +128,7 @@ pub struct Database {
 #[must_use]
 pub struct DatabaseBuilder {
     storage: Storage,
+    gc: GcPolicy,
 }
 
 impl DatabaseBuilder {
@@ -83,16 +138,31 @@ impl DatabaseBuilder {
         self
     }
 
-    /// The database.
+    /// The garbage collection policy (default: [`GcPolicy::default`]).
+    pub fn gc(mut self, policy: GcPolicy) -> Self {
+        self.gc = policy;
+        self
+    }
+
+    /// The database. Under [`GcPolicy::Vacuum`] this starts its vacuum
+    /// thread, which stops when the last handle on the database drops.
     pub fn build(self) -> Database {
-        Database {
-            shared: Arc::new(Shared {
-                id: NEXT_DATABASE.fetch_add(1, StdOrdering::Relaxed),
-                storage: self.storage,
+        let shared = Arc::new(Shared {
+            core: Arc::new(Core {
                 manager: TxnManager::new(),
-                catalog: RwLock::new(Catalog::default()),
+                gc: Gc::new(self.gc),
             }),
+            storage: self.storage,
+            catalog: RwLock::new(Catalog::default()),
+            #[cfg(not(loom))]
+            vacuum: std::sync::Mutex::new(None),
+        });
+        #[cfg(not(loom))]
+        if let GcPolicy::Vacuum { interval } = self.gc {
+            let vacuum = crate::gc::vacuum::Vacuum::start(Arc::downgrade(&shared), interval);
+            *shared.vacuum.lock().unwrap_or_else(PoisonError::into_inner) = Some(vacuum);
         }
+        Database { shared }
     }
 }
 
@@ -126,7 +196,7 @@ impl Database {
         catalog.next_id += 1;
         let table = Table::<K, T>::new(
             self.shared.storage,
-            self.shared.id,
+            Arc::clone(&self.shared.core),
             catalog.next_id,
             name.into(),
         );
@@ -172,28 +242,47 @@ impl Database {
         names
     }
 
-    /// What every table keeps: records, versions and the bytes they hold.
-    /// A walk over every record of every table; see [`TableStats`].
+    /// The garbage collection policy.
+    pub fn gc_policy(&self) -> GcPolicy {
+        self.shared.core.gc.policy
+    }
+
+    /// What every table keeps (records, versions and the bytes they hold;
+    /// a walk over every record of every table, see [`TableStats`]) and what
+    /// the garbage collector has done.
     pub fn stats(&self) -> DatabaseStats {
         let mut stats = DatabaseStats::default();
-        let catalog = self
-            .shared
-            .catalog
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut names: Vec<&String> = catalog.tables.keys().collect();
-        names.sort();
-        for name in names {
-            let t = catalog.tables[name].handle.stats();
+        for (name, table) in self.shared.tables() {
+            let t = table.stats();
             stats.total += t;
-            stats.tables.push((name.clone(), t));
+            stats.tables.push((name, t));
         }
+        let core = &self.shared.core;
+        let (reclaimed, retired) = core.gc.counts();
+        let snapshot = core.manager.snapshot();
+        let watermark = core.manager.cached_watermark();
+        stats.gc = GcStats {
+            reclaimed_versions: reclaimed,
+            retired_records: retired,
+            snapshot,
+            watermark,
+            watermark_lag: snapshot.saturating_sub(watermark),
+        };
         stats
+    }
+
+    /// Sweeps every table now, at a fresh watermark, whatever the policy:
+    /// prunes every version no live snapshot can read and removes deleted
+    /// rows from the index. Returns the number of versions freed.
+    pub fn vacuum(&self) -> u64 {
+        let before = self.shared.core.gc.counts().0;
+        self.shared.sweep();
+        self.shared.core.gc.counts().0 - before
     }
 
     /// Begins a transaction: its snapshot is every commit that has returned.
     pub fn begin(&self) -> Transaction {
-        Transaction::new(Arc::clone(&self.shared))
+        Transaction::new(Arc::clone(&self.shared.core))
     }
 }
 
@@ -201,6 +290,7 @@ impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Database")
             .field("storage", &self.shared.storage)
+            .field("gc", &self.shared.core.gc.policy)
             .field("tables", &self.table_names())
             .finish()
     }

@@ -28,6 +28,10 @@ use crate::sync::{AtomicU64, Ordering};
 pub(crate) const TXN_BIT: u64 = 1 << 63;
 /// The committed "never": the end of a newest version, the begin of an aborted one.
 pub(crate) const INFINITY: u64 = TXN_BIT - 1;
+/// The end of a tombstone whose record the garbage collector has retired
+/// (taken out of the index): tagged with id 0, which no transaction has, so
+/// the tombstone stays visible and no claim ever succeeds on it again.
+pub(crate) const RETIRED: u64 = TXN_BIT;
 
 /// A commit timestamp, as returned by [`Transaction::commit`](crate::Transaction::commit).
 ///
@@ -91,9 +95,15 @@ pub(crate) fn visible(begin: u64, end: u64, view: View) -> bool {
     begun(begin, view) && not_ended(end, view)
 }
 
-/// A write-write conflict: returned by [`Header::claim`].
+/// Why a claim failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Conflict;
+pub(crate) enum ClaimError {
+    /// A write-write conflict (W1).
+    Conflict,
+    /// The record was retired by the garbage collector: the writer must look
+    /// the key up again (G2).
+    Retired,
+}
 
 /// The two words of a version.
 pub(crate) struct Header {
@@ -177,21 +187,57 @@ impl Header {
     /// claimant installs a successor, and a claimant that rolls back unlinks
     /// its successor before it releases the claim.
     #[inline]
-    pub(crate) fn claim(&self, view: View) -> Result<(), Conflict> {
+    pub(crate) fn claim(&self, view: View) -> Result<(), ClaimError> {
         debug_assert!(view.me & TXN_BIT != 0, "claims need a transaction id");
         // Acquire: as in `is_visible`.
         if !begun(self.begin.load(Ordering::Acquire), view) {
-            return Err(Conflict);
+            return Err(ClaimError::Conflict);
         }
         // AcqRel on success: Acquire synchronises with the Release of a
         // previous claimant's `release` (so its unlink of an aborted successor
         // is seen before we link ours); Release orders nothing we need but is
         // free on a read-modify-write. Acquire on failure: the value is only
         // compared, never used to reach memory.
-        self.end
+        match self
+            .end
             .compare_exchange(INFINITY, view.me, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-            .map_err(|_| Conflict)
+        {
+            Ok(_) => Ok(()),
+            Err(RETIRED) => Err(ClaimError::Retired),
+            Err(_) => Err(ClaimError::Conflict),
+        }
+    }
+
+    /// Is the version visible to a snapshot at the watermark `w` (and so to
+    /// every snapshot in use, or the newest version at one of them)? V1 with
+    /// no transaction of its own.
+    #[inline]
+    pub(crate) fn visible_at(&self, w: u64) -> bool {
+        self.is_visible(View { snapshot: w, me: 0 })
+    }
+
+    /// Has the version's end been stamped by a commit? (Not claimed by a
+    /// transaction still running or committing.)
+    #[inline]
+    pub(crate) fn end_committed(&self) -> bool {
+        // Acquire: as in `is_visible`.
+        self.end.load(Ordering::Acquire) & TXN_BIT == 0
+    }
+
+    /// G2: retires a newest version that the watermark `w` has reached: its
+    /// end goes from [`INFINITY`] to [`RETIRED`] by one CAS, so that no
+    /// writer can claim it any more. Fails if it is claimed or not yet
+    /// visible at `w`.
+    pub(crate) fn retire(&self, w: u64) -> bool {
+        // Acquire: as in `is_visible`.
+        let begin = self.begin.load(Ordering::Acquire);
+        begin & TXN_BIT == 0
+            && begin <= w
+            // AcqRel: as in `claim`, whose rival this is.
+            && self
+                .end
+                .compare_exchange(INFINITY, RETIRED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     /// Commit of the creator: `begin` from its id to `ts`.
@@ -274,7 +320,7 @@ mod tests {
                 snapshot: 2,
                 me: ME
             }),
-            Err(Conflict)
+            Err(ClaimError::Conflict)
         );
         assert_eq!(h.claim(view(3)), Ok(()));
         assert_eq!(h.end(), ME);
@@ -283,7 +329,7 @@ mod tests {
                 snapshot: 9,
                 me: OTHER
             }),
-            Err(Conflict)
+            Err(ClaimError::Conflict)
         );
         h.release();
         assert_eq!(
@@ -297,9 +343,21 @@ mod tests {
     }
 
     #[test]
+    fn a_retired_version_cannot_be_claimed_and_stays_visible() {
+        let h = Header::with_words(3, INFINITY);
+        assert!(!h.retire(2), "not yet visible at the watermark");
+        assert!(h.retire(3));
+        assert_eq!(h.claim(view(9)), Err(ClaimError::Retired));
+        assert!(h.is_visible(view(9)));
+        let claimed = Header::with_words(3, INFINITY);
+        claimed.claim(view(5)).unwrap();
+        assert!(!claimed.retire(9), "a claimed version is never retired");
+    }
+
+    #[test]
     fn uncommitted_newest_version_cannot_be_claimed_by_others() {
         let h = Header::uncommitted(OTHER);
-        assert_eq!(h.claim(view(100)), Err(Conflict));
+        assert_eq!(h.claim(view(100)), Err(ClaimError::Conflict));
         let mine = Header::uncommitted(ME);
         assert_eq!(mine.claim(view(0)), Ok(()));
     }

@@ -75,6 +75,7 @@
 
 mod database;
 mod error;
+mod gc;
 pub(crate) mod header;
 mod manager;
 pub(crate) mod stats;
@@ -83,11 +84,13 @@ pub(crate) mod sync;
 mod table;
 mod transaction;
 mod tuple;
+mod watermark;
 
 pub use database::{Database, DatabaseBuilder};
 pub use error::{Error, Result};
+pub use gc::GcPolicy;
 pub use header::Timestamp;
-pub use stats::{DatabaseStats, TableStats};
+pub use stats::{DatabaseStats, GcStats, TableStats};
 pub use store::Storage;
 pub use table::{Key, Table};
 pub use transaction::{Scan, Transaction};

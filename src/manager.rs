@@ -31,6 +31,7 @@
 //! on commit; a transaction takes an id only when it first writes.
 
 use crate::sync::{spin_hint, yield_now, AtomicU64, Ordering};
+use crate::watermark::{Registry, Slot};
 use crossbeam_utils::CachePadded;
 
 /// The clock and the commit protocol of one database.
@@ -42,6 +43,8 @@ pub(crate) struct TxnManager {
     visible: CachePadded<AtomicU64>,
     /// The last transaction id handed out.
     next_txn: CachePadded<AtomicU64>,
+    /// The snapshots in use, and the watermark below them.
+    active: Registry,
 }
 
 impl Default for TxnManager {
@@ -57,10 +60,27 @@ impl TxnManager {
             next_commit: CachePadded::new(AtomicU64::new(0)),
             visible: CachePadded::new(AtomicU64::new(0)),
             next_txn: CachePadded::new(AtomicU64::new(0)),
+            active: Registry::default(),
         }
     }
 
-    /// The snapshot of a transaction that begins now.
+    /// Begins: a snapshot, registered until the returned slot drops.
+    #[inline]
+    pub(crate) fn begin(&self) -> (Slot, u64) {
+        self.active.register(&self.visible)
+    }
+
+    /// A fresh watermark: no live or future transaction reads below it (G1).
+    pub(crate) fn watermark(&self) -> u64 {
+        self.active.compute(&self.visible)
+    }
+
+    /// The last computed watermark: safe, possibly stale (lower).
+    pub(crate) fn cached_watermark(&self) -> u64 {
+        self.active.cached()
+    }
+
+    /// The snapshot of a transaction that would begin now (unregistered).
     #[inline]
     pub(crate) fn snapshot(&self) -> u64 {
         // Acquire: pairs with the Release in `commit`; every stamp of every

@@ -57,4 +57,25 @@ pub struct DatabaseStats {
     pub tables: Vec<(String, TableStats)>,
     /// The sum over all tables.
     pub total: TableStats,
+    /// What the garbage collector has done.
+    pub gc: GcStats,
+}
+
+/// What the garbage collector has done, and how far behind it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcStats {
+    /// Versions (and history items) unlinked and handed to the epoch
+    /// collector, since the database was built.
+    pub reclaimed_versions: u64,
+    /// Deleted rows removed from the index.
+    pub retired_records: u64,
+    /// The snapshot a transaction beginning now would read.
+    pub snapshot: u64,
+    /// The last computed watermark: versions that ended at or below it are
+    /// garbage.
+    pub watermark: u64,
+    /// `snapshot - watermark`: how many commits the oldest snapshot in use
+    /// (or the last computation) lags behind.
+    pub watermark_lag: u64,
 }

@@ -6,10 +6,11 @@
 //! timestamp ([`crate::manager`]); rollback undoes them. A write that loses
 //! a write-write conflict rolls the whole transaction back at once.
 
-use crate::database::Shared;
+use crate::database::Core;
 use crate::header::{Timestamp, View};
 use crate::store::VersionStore;
 use crate::table::{dispatch, Key, TableCore, TableLog, Write, WriteLog};
+use crate::watermark::Slot;
 use crate::{Error, Result, Table, Tuple};
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -36,7 +37,9 @@ enum State {
 /// [`begin`]: crate::Database::begin
 #[must_use = "a transaction rolls back when dropped; call commit() to keep its writes"]
 pub struct Transaction {
-    db: Arc<Shared>,
+    db: Arc<Core>,
+    /// Keeps the snapshot registered (G1) until the transaction ends.
+    _slot: Slot,
     snapshot: u64,
     /// The tagged id once the transaction has written, else 0.
     me: u64,
@@ -45,10 +48,11 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    pub(crate) fn new(db: Arc<Shared>) -> Self {
-        let snapshot = db.manager.snapshot();
+    pub(crate) fn new(db: Arc<Core>) -> Self {
+        let (slot, snapshot) = db.manager.begin();
         Transaction {
             db,
+            _slot: slot,
             snapshot,
             me: 0,
             state: State::Active,
@@ -77,7 +81,7 @@ impl Transaction {
         if self.state == State::Aborted {
             return Err(Error::Aborted);
         }
-        if table.db() != self.db.id {
+        if !Arc::ptr_eq(table.core(), &self.db) {
             return Err(Error::ForeignTable);
         }
         Ok(())
@@ -143,12 +147,8 @@ impl Transaction {
     /// Inserts a row. `Err(DuplicateKey)` if a row with this key is visible.
     pub fn insert<K: Key, T: Tuple>(&mut self, table: &Table<K, T>, key: K, row: T) -> Result<()> {
         let view = self.write_view(table)?;
-        let op = |old: Option<&T>| match old {
-            Some(_) => Err(Error::DuplicateKey),
-            None => Ok(Some(row)),
-        };
         dispatch!(table, core => {
-            let result = core.write_new(view, key, op);
+            let result = core.insert(view, key, row);
             self.finish(core, result)
         })
     }
@@ -213,7 +213,7 @@ impl Transaction {
     fn finish<K: Key, T: Tuple, S: VersionStore<T>>(
         &mut self,
         core: &Arc<TableCore<K, T, S>>,
-        result: Result<Write<T, S>>,
+        result: Result<Write<K, T, S>>,
     ) -> Result<()> {
         match result {
             Ok(write) => {
@@ -265,12 +265,17 @@ impl Transaction {
             return Ok(Timestamp(self.snapshot));
         }
         let logs = &mut self.logs;
+        let mut batches = Vec::new();
         let ts = self.db.manager.commit(|ts| {
-            for log in logs.iter_mut() {
-                log.commit(ts);
-            }
+            batches.extend(logs.iter_mut().filter_map(|log| log.commit(ts)));
         });
         self.logs.clear();
+        let (manager, gc) = (&self.db.manager, &self.db.gc);
+        if gc.transaction_level() {
+            gc.commit_batches(ts, batches, || manager.watermark());
+        } else if gc.refresh_due(ts) {
+            manager.watermark();
+        }
         Ok(Timestamp(ts))
     }
 

@@ -1,12 +1,20 @@
 //! What the version stores keep: history per update, and old snapshots
 //! reading exactly their version along long chains.
 
-use multiverse::{Database, Storage, Table};
+use multiverse::{Database, GcPolicy, Storage, Table};
+
+/// A database that keeps every version: these tests count them.
+fn keep_all(storage: Storage) -> Database {
+    Database::builder()
+        .storage(storage)
+        .gc(GcPolicy::Off)
+        .build()
+}
 
 /// History bytes kept per update of one attribute of a 100-attribute tuple,
 /// with a snapshot held open so that nothing could be pruned.
 fn history_bytes_per_update(storage: Storage, updates: usize) -> (f64, usize) {
-    let db = Database::new(storage);
+    let db = keep_all(storage);
     let t: Table<u64, [i64; 100]> = db.create_table("wide").unwrap();
     let original: Vec<[i64; 100]> = (0..10u64)
         .map(|k| std::array::from_fn(|i| (k * 1000 + i as u64) as i64))
@@ -65,7 +73,7 @@ fn delta_keeps_a_small_fraction_of_append_only_history_per_update() {
 #[test]
 fn every_snapshot_along_a_long_chain_reads_exactly_its_version() {
     for storage in Storage::ALL {
-        let db = Database::new(storage);
+        let db = keep_all(storage);
         let t: Table<u32, Vec<i64>> = db.create_table("t").unwrap();
         let mut tx = db.begin();
         tx.insert(&t, 1, vec![0, 0, 0]).unwrap();
@@ -124,7 +132,7 @@ fn every_snapshot_along_a_long_chain_reads_exactly_its_version() {
 #[test]
 fn stats_count_versions_per_table() {
     for storage in Storage::ALL {
-        let db = Database::new(storage);
+        let db = keep_all(storage);
         let a: Table<u8, [u64; 4]> = db.create_table("a").unwrap();
         let b: Table<u8, [u64; 4]> = db.create_table("b").unwrap();
         let mut tx = db.begin();
@@ -162,7 +170,7 @@ fn stats_count_versions_per_table() {
 #[test]
 fn aborted_updates_leave_no_history() {
     for storage in Storage::ALL {
-        let db = Database::new(storage);
+        let db = keep_all(storage);
         let t: Table<u8, [u64; 8]> = db.create_table("t").unwrap();
         let mut tx = db.begin();
         tx.insert(&t, 1, [0; 8]).unwrap();

@@ -23,7 +23,7 @@
 //! loaded a master that has since been replaced still walks a chain
 //! consistent with it.
 
-use super::{Storage, VersionStore};
+use super::{cut, Storage, VersionStore, WriteError, RETIRED_TAG};
 use crate::header::{Header, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
@@ -175,7 +175,7 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
         view: View,
         guard: &Guard,
         op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
-    ) -> Result<Self::Pending, Error> {
+    ) -> Result<Self::Pending, WriteError<T>> {
         // Acquire: as in `read`.
         let head = rec.master.load(Ordering::Acquire, guard);
         let data = self.read(rec, view, guard, op)?;
@@ -200,13 +200,15 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
                         new: new.as_raw(),
                         prev: std::ptr::null(),
                     }),
-                    Err(_) => Err(Error::WriteConflict),
+                    Err(e) => Err(WriteError::empty_claim(e.current, e.new.into_box().data)),
                 }
             }
             Some(m) => {
                 // The claim (W1) proves `m` is still the master and excludes
                 // every other writer of `rec.master`.
-                m.header.claim(view).map_err(|_| Error::WriteConflict)?;
+                if let Err(e) = m.header.claim(view) {
+                    return Err(WriteError::claim(e, data));
+                }
                 let item = H::preserve(
                     m.header.superseded_copy(view),
                     m.data.as_ref(),
@@ -269,6 +271,55 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
             }
             // SAFETY: unlinked above (the record points at `prev` again).
             guard.defer_destroy(Shared::from(p.new));
+        }
+    }
+
+    fn prune(&self, rec: &Self::Record, watermark: u64, guard: &Guard) -> usize {
+        // Acquire: as in `read`.
+        let m = rec.master.load(Ordering::Acquire, guard);
+        // SAFETY: as in `read`.
+        let Some(m) = (unsafe { m.as_ref() }) else {
+            return 0;
+        };
+        // Cut behind the version visible at the watermark, but only at a
+        // link that every master that may still become current shares: the
+        // `older` link of a history item whose end is committed. The
+        // master's own link, and an item made by a pending write, are copied
+        // into a pending write's new master or restored by its abort, so
+        // cutting there could free what a restored master links to.
+        let mut found = m.header.visible_at(watermark);
+        let mut cur = m.older.load(Ordering::Acquire, guard);
+        // SAFETY: as in `read`, for every item of the chain.
+        while let Some(item) = unsafe { cur.as_ref() } {
+            found = found || item.header().visible_at(watermark);
+            if found && item.header().end_committed() {
+                return cut(item.older(), |i| i.older(), guard);
+            }
+            cur = item.older().load(Ordering::Acquire, guard);
+        }
+        0
+    }
+
+    fn retire(&self, rec: &Self::Record, watermark: u64, guard: &Guard) -> bool {
+        // Acquire: as in `read`.
+        let m = rec.master.load(Ordering::Acquire, guard);
+        // SAFETY: as in `read`.
+        match unsafe { m.as_ref() } {
+            Some(m) => m.data.is_none() && m.header.retire(watermark),
+            None => {
+                m.tag() == RETIRED_TAG
+                    || rec
+                        .master
+                        .compare_exchange(
+                            Shared::null(),
+                            Shared::null().with_tag(RETIRED_TAG),
+                            // AcqRel: as for `Header::claim`, whose rival this is.
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                            guard,
+                        )
+                        .is_ok()
+            }
         }
     }
 

@@ -7,7 +7,7 @@
 //! same five calls, with static dispatch (the store is a type parameter of
 //! the table); [`Storage`] chooses the store at run time.
 
-use crate::header::View;
+use crate::header::{ClaimError, View};
 use crate::stats::TableStats;
 use crate::{Error, Tuple};
 use crossbeam_epoch::Guard;
@@ -139,7 +139,7 @@ pub(crate) trait VersionStore<T: Tuple>: Send + Sync + Default + 'static {
         view: View,
         guard: &Guard,
         op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
-    ) -> Result<Self::Pending, Error>;
+    ) -> Result<Self::Pending, WriteError<T>>;
 
     /// Stamps a pending write with its transaction's commit timestamp.
     fn commit(&self, record: &Self::Record, pending: Self::Pending, ts: u64, guard: &Guard);
@@ -147,6 +147,98 @@ pub(crate) trait VersionStore<T: Tuple>: Send + Sync + Default + 'static {
     /// Undoes a pending write.
     fn abort(&self, record: &Self::Record, pending: Self::Pending, guard: &Guard);
 
+    /// Whether readers should prune what they walk past under the
+    /// cooperative policy (the paper defines it for O2N, whose readers walk
+    /// the obsolete versions first).
+    const PRUNE_ON_READ: bool = false;
+
+    /// G1: unlinks the versions that no snapshot at or above `watermark`
+    /// can read and hands them to the collector; returns how many. Safe to
+    /// run concurrently with readers, writers and other prunes of the same
+    /// record, at any watermark that `Registry::compute` returned.
+    fn prune(&self, record: &Self::Record, watermark: u64, guard: &Guard) -> usize;
+
+    /// G2: if the row is deleted for every snapshot at or above `watermark`
+    /// (its newest version is a tombstone visible there, or the record is
+    /// empty) and nobody holds a claim, marks the record retired so that no
+    /// write can land in it again, and returns `true`: the caller then
+    /// removes it from the index.
+    fn retire(&self, record: &Self::Record, watermark: u64, guard: &Guard) -> bool;
+
     /// Adds the record's versions to `stats`.
     fn stats(&self, record: &Self::Record, guard: &Guard, stats: &mut TableStats);
+}
+
+/// Why a store's `write` did not install a version.
+#[derive(Debug)]
+pub(crate) enum WriteError<T> {
+    /// An answer (`NotFound`, `DuplicateKey`) or a `WriteConflict`.
+    Error(Error),
+    /// The record was retired (G2): look the key up again. Carries the new
+    /// version's tuple that the operation made, so that the write can be
+    /// retried on a fresh record without running the operation twice.
+    Retired(Option<T>),
+}
+
+impl<T> From<Error> for WriteError<T> {
+    fn from(e: Error) -> Self {
+        WriteError::Error(e)
+    }
+}
+
+impl<T> WriteError<T> {
+    /// The error of a failed claim, which was to install `data`.
+    pub(crate) fn claim(e: ClaimError, data: Option<T>) -> Self {
+        match e {
+            ClaimError::Conflict => WriteError::Error(Error::WriteConflict),
+            ClaimError::Retired => WriteError::Retired(data),
+        }
+    }
+
+    /// The error of a failed CAS on an empty record's pointer, which was to
+    /// install `data`: a retired record carries tag 1 (G2), anything else is
+    /// a rival writer's first version (W1).
+    pub(crate) fn empty_claim<X>(current: crossbeam_epoch::Shared<'_, X>, data: Option<T>) -> Self {
+        if current.is_null() && current.tag() == RETIRED_TAG {
+            WriteError::Retired(data)
+        } else {
+            WriteError::Error(Error::WriteConflict)
+        }
+    }
+}
+
+/// The pointer tag of an empty record that the collector retired.
+pub(crate) const RETIRED_TAG: usize = 1;
+
+/// Detaches everything behind `link` and hands it to the collector, link by
+/// link: each link is emptied by one `swap`, so a version is freed by the one
+/// prune that took the link to it, however many prune at once. Returns how
+/// many versions it freed.
+///
+/// Readers never walk past the version visible at the watermark (a newer
+/// visible version stops them first), so emptying the links behind it
+/// cannot cut a reader short; a reader that is on a detached version anyway
+/// is pinned, and the collector waits for it (M1).
+pub(crate) fn cut<N>(
+    link: &crossbeam_epoch::Atomic<N>,
+    next: impl Fn(&N) -> &crossbeam_epoch::Atomic<N>,
+    guard: &Guard,
+) -> usize {
+    use crate::sync::Ordering;
+    use crossbeam_epoch::Shared;
+    // AcqRel: Acquire to read the detached versions' links; Release so that
+    // a walker that loads the null sees nothing half-done (nothing is).
+    let mut cur = link.swap(Shared::null(), Ordering::AcqRel, guard);
+    let mut freed = 0;
+    // SAFETY: loaded under `guard`; nodes are freed only by whoever took
+    // the link to them, through the collector.
+    while let Some(node) = unsafe { cur.as_ref() } {
+        let after = next(node).swap(Shared::null(), Ordering::AcqRel, guard);
+        // SAFETY: we took the only link to `cur` (see above), so it is
+        // unlinked and freed once; readers on it are pinned.
+        unsafe { guard.defer_destroy(cur) };
+        freed += 1;
+        cur = after;
+    }
+    freed
 }

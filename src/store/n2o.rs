@@ -6,8 +6,8 @@
 //! makes the new version the head. A recent snapshot reads the head; an old
 //! one walks back.
 
-use super::version::{chain_stats, find_visible, Chain, Installed, Version};
-use super::{Storage, VersionStore};
+use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
+use super::{cut, Storage, VersionStore, WriteError};
 use crate::header::View;
 use crate::stats::TableStats;
 use crate::sync::Ordering;
@@ -41,14 +41,14 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
         view: View,
         guard: &Guard,
         op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
-    ) -> Result<Installed<T>, Error> {
+    ) -> Result<Installed<T>, WriteError<T>> {
         // Acquire: as in `read`.
         let head = rec.head.load(Ordering::Acquire, guard);
         let data = op(find_visible(head, view, guard).and_then(|v| v.data.as_ref()))?;
-        let new = Owned::new(Version::uncommitted(view.me, data));
         // SAFETY: loaded under `guard`; versions are freed only after unlink.
         match unsafe { head.as_ref() } {
             None => {
+                let new = Owned::new(Version::uncommitted(view.me, data));
                 // An empty record: installing the first version is the claim.
                 // AcqRel/Acquire: as for `Header::claim`.
                 match rec.head.compare_exchange(
@@ -59,11 +59,14 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
                     guard,
                 ) {
                     Ok(new) => Ok(Installed::new(new, Shared::null())),
-                    Err(_) => Err(Error::WriteConflict),
+                    Err(e) => Err(WriteError::empty_claim(e.current, e.new.into_box().data)),
                 }
             }
             Some(h) => {
-                h.header.claim(view).map_err(|_| Error::WriteConflict)?;
+                if let Err(e) = h.header.claim(view) {
+                    return Err(WriteError::claim(e, data));
+                }
+                let new = Owned::new(Version::uncommitted(view.me, data));
                 // Relaxed: the version is not shared yet; the Release below
                 // publishes it.
                 new.next.store(head, Ordering::Relaxed);
@@ -98,6 +101,29 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
             // pinned, and the collector waits for them.
             guard.defer_destroy(pending.new_shared());
         }
+    }
+
+    fn prune(&self, rec: &Chain<T>, watermark: u64, guard: &Guard) -> usize {
+        // Acquire: as in `read`.
+        let head = rec.head.load(Ordering::Acquire, guard);
+        // Everything behind the version visible at the watermark is older
+        // than what any snapshot in use reads. That version is committed, so
+        // no abort will ever unlink it or rewrite its link.
+        match find_visible(
+            head,
+            View {
+                snapshot: watermark,
+                me: 0,
+            },
+            guard,
+        ) {
+            Some(v) => cut(&v.next, |v| &v.next, guard),
+            None => 0,
+        }
+    }
+
+    fn retire(&self, rec: &Chain<T>, watermark: u64, guard: &Guard) -> bool {
+        retire_chain(rec, |_| true, watermark, guard)
     }
 
     fn stats(&self, rec: &Chain<T>, guard: &Guard, stats: &mut TableStats) {

@@ -6,8 +6,8 @@
 //! the oldest version forward until it meets its own: the longer the chain,
 //! the longer the walk, which is the cost the paper measures against N2O.
 
-use super::version::{chain_stats, Chain, Installed, Version};
-use super::{Storage, VersionStore};
+use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
+use super::{Storage, VersionStore, WriteError};
 use crate::header::View;
 use crate::stats::TableStats;
 use crate::sync::Ordering;
@@ -56,7 +56,7 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
         // At most one version is visible to a view, so the walk may stop
         // there; a recent snapshot still walks (nearly) the whole chain.
         let head = rec.head.load(Ordering::Acquire, guard);
-        f(super::version::find_visible(head, view, guard).and_then(|v| v.data.as_ref()))
+        f(find_visible(head, view, guard).and_then(|v| v.data.as_ref()))
     }
 
     fn write(
@@ -65,13 +65,13 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
         view: View,
         guard: &Guard,
         op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
-    ) -> Result<Installed<T>, Error> {
+    ) -> Result<Installed<T>, WriteError<T>> {
         let (visible, last) = walk(rec, view, guard);
         let data = op(visible.and_then(|v| v.data.as_ref()))?;
-        let new = Owned::new(Version::uncommitted(view.me, data));
         // SAFETY: loaded under `guard` by `walk`.
         match unsafe { last.as_ref() } {
             None => {
+                let new = Owned::new(Version::uncommitted(view.me, data));
                 // An empty record: installing the first version is the claim.
                 // AcqRel/Acquire: as for `Header::claim`.
                 match rec.head.compare_exchange(
@@ -82,11 +82,14 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
                     guard,
                 ) {
                     Ok(new) => Ok(Installed::new(new, Shared::null())),
-                    Err(_) => Err(Error::WriteConflict),
+                    Err(e) => Err(WriteError::empty_claim(e.current, e.new.into_box().data)),
                 }
             }
             Some(l) => {
-                l.header.claim(view).map_err(|_| Error::WriteConflict)?;
+                if let Err(e) = l.header.claim(view) {
+                    return Err(WriteError::claim(e, data));
+                }
+                let new = Owned::new(Version::uncommitted(view.me, data));
                 // The claim proves `l` is still the last version (W1), and
                 // excludes every other writer of `l.next`.
                 let new = new.into_shared(guard);
@@ -121,6 +124,64 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
             // Readers still on it are pinned; the collector waits for them.
             guard.defer_destroy(pending.new_shared());
         }
+    }
+
+    const PRUNE_ON_READ: bool = true;
+
+    fn prune(&self, rec: &Chain<T>, watermark: u64, guard: &Guard) -> usize {
+        // Acquire: as in `read`.
+        let head = rec.head.load(Ordering::Acquire, guard);
+        // Everything before the version visible at the watermark is older
+        // than what any snapshot in use reads: move the head past it. The
+        // links inside the detached prefix stay as they are, so a walker on
+        // it still reaches the live chain (and O2N writers walk from the
+        // head to the end).
+        let Some(keep) = find_visible(
+            head,
+            View {
+                snapshot: watermark,
+                me: 0,
+            },
+            guard,
+        ) else {
+            return 0;
+        };
+        let keep = Shared::from(keep as *const Version<T>);
+        if keep == head {
+            return 0;
+        }
+        // AcqRel: Acquire to read the prefix; Release publishes nothing new.
+        // A failed CAS means another prune moved the head: it owns that prefix.
+        if rec
+            .head
+            .compare_exchange(head, keep, Ordering::AcqRel, Ordering::Acquire, guard)
+            .is_err()
+        {
+            return 0;
+        }
+        let mut freed = 0;
+        let mut cur = head;
+        while cur != keep {
+            // SAFETY: the prefix from `head` to `keep` was detached by our
+            // CAS, so we alone free it, once; readers on it are pinned (M1).
+            unsafe {
+                let next = cur.deref().next.load(Ordering::Acquire, guard);
+                guard.defer_destroy(cur);
+                cur = next;
+            }
+            freed += 1;
+        }
+        freed
+    }
+
+    fn retire(&self, rec: &Chain<T>, watermark: u64, guard: &Guard) -> bool {
+        // The newest version is the last one.
+        retire_chain(
+            rec,
+            |v| v.next.load(Ordering::Acquire, guard).is_null(),
+            watermark,
+            guard,
+        )
     }
 
     fn stats(&self, rec: &Chain<T>, guard: &Guard, stats: &mut TableStats) {

@@ -190,3 +190,41 @@ pub(crate) fn chain_stats<T: Tuple>(
         }
     }
 }
+
+/// G2 for a chain: retires the record if its newest version (the first for
+/// which `is_newest` holds, walking from the head) is a tombstone visible at
+/// the watermark and unclaimed, or if the record is empty.
+pub(crate) fn retire_chain<T>(
+    chain: &Chain<T>,
+    is_newest: impl Fn(&Version<T>) -> bool,
+    watermark: u64,
+    guard: &Guard,
+) -> bool {
+    use crate::sync::Ordering;
+    // Acquire: as in `find_visible`.
+    let mut cur = chain.head.load(Ordering::Acquire, guard);
+    if cur.is_null() {
+        // An empty record (its only insert aborted): tag the null so that
+        // a writer's CAS from an untagged null fails (G2).
+        return cur.tag() == super::RETIRED_TAG
+            || chain
+                .head
+                .compare_exchange(
+                    Shared::null(),
+                    Shared::null().with_tag(super::RETIRED_TAG),
+                    // AcqRel: as for `Header::claim`, whose rival this is.
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                    guard,
+                )
+                .is_ok();
+    }
+    // SAFETY: as in `find_visible`.
+    while let Some(v) = unsafe { cur.as_ref() } {
+        if is_newest(v) {
+            return v.data.is_none() && v.header.retire(watermark);
+        }
+        cur = v.next.load(Ordering::Acquire, guard);
+    }
+    false
+}

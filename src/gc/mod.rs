@@ -1,0 +1,198 @@
+//! Garbage collection: the paper's fourth design dimension (Wu et al. 2017,
+//! §5).
+//!
+//! The watermark ([`crate::watermark`], invariant **G1**) is the oldest
+//! snapshot in use. A version whose end is committed at or below it can never
+//! be read again: a store's `prune` unlinks it and hands it to
+//! crossbeam-epoch, which frees it once every reader that might still be
+//! walking it has unpinned (**M1**). A row whose tombstone the watermark has
+//! reached leaves the index: its record is *retired* by one CAS that no
+//! writer can win afterwards, then removed (**G2**).
+//!
+//! Policies ([`GcPolicy`]), as in the paper:
+//!
+//! * `Off`: nothing is pruned (for experiments; [`Database::vacuum`] still
+//!   sweeps on demand).
+//! * `Vacuum`: a background thread sweeps every table at an interval
+//!   (Postgres); tables are swept in parallel with rayon.
+//! * `Cooperative`: writers prune the record they write; under O2N readers
+//!   prune the obsolete versions they walk past, and readers that find a
+//!   row deleted retire it (Hekaton). Records nobody touches keep their
+//!   garbage until [`Database::vacuum`] runs (the paper's "dusty corners").
+//! * `TransactionLevel`: each commit registers the keys it superseded; the
+//!   batch is collected when the watermark passes its commit timestamp.
+//!
+//! [`Database::vacuum`]: crate::Database::vacuum
+
+use crate::sync::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+#[cfg(not(loom))]
+pub(crate) mod vacuum;
+
+/// How a database collects its garbage. Chosen at build time:
+/// `Database::builder().gc(GcPolicy::Cooperative)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GcPolicy {
+    /// No garbage collection: every version is kept until the database is
+    /// dropped (or [`Database::vacuum`](crate::Database::vacuum) is called).
+    Off,
+    /// A background thread sweeps every table once per `interval`.
+    Vacuum {
+        /// The time between the end of one sweep and the start of the next.
+        interval: Duration,
+    },
+    /// Writers (and O2N readers) prune the records they touch.
+    Cooperative,
+    /// Each commit's superseded versions are collected once the watermark
+    /// passes the commit.
+    TransactionLevel,
+}
+
+impl GcPolicy {
+    /// Every policy, with a 10 ms vacuum interval: for tests and benchmarks.
+    pub const ALL: [GcPolicy; 4] = [
+        GcPolicy::Off,
+        GcPolicy::Vacuum {
+            interval: Duration::from_millis(10),
+        },
+        GcPolicy::Cooperative,
+        GcPolicy::TransactionLevel,
+    ];
+
+    /// A short name, as used in benchmark output.
+    pub fn name(self) -> &'static str {
+        match self {
+            GcPolicy::Off => "off",
+            GcPolicy::Vacuum { .. } => "vacuum",
+            GcPolicy::Cooperative => "cooperative",
+            GcPolicy::TransactionLevel => "txn-level",
+        }
+    }
+}
+
+impl Default for GcPolicy {
+    /// Cooperative: see `results/gc.csv` for the measurement behind it.
+    fn default() -> Self {
+        GcPolicy::Cooperative
+    }
+}
+
+impl std::fmt::Display for GcPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Commits between two watermark refreshes under the cooperative policy.
+const REFRESH_EVERY: u64 = 8;
+
+/// The keys one commit superseded in one table, to be pruned later.
+pub(crate) trait Batch: Send {
+    /// Prunes (and retires) the batch's records at `watermark`.
+    fn collect(&self, watermark: u64, gc: &Gc);
+}
+
+/// The batches of one commit, with its timestamp.
+type CommitBatches = (u64, Vec<Box<dyn Batch>>);
+
+/// The garbage collector's state in a database.
+pub(crate) struct Gc {
+    pub(crate) policy: GcPolicy,
+    reclaimed: AtomicU64,
+    retired: AtomicU64,
+    /// Transaction-level batches, by commit timestamp (roughly ascending).
+    batches: Mutex<VecDeque<CommitBatches>>,
+}
+
+impl Gc {
+    pub(crate) fn new(policy: GcPolicy) -> Self {
+        Gc {
+            policy,
+            reclaimed: AtomicU64::new(0),
+            retired: AtomicU64::new(0),
+            batches: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Does this policy prune on the paths of transactions?
+    #[inline]
+    pub(crate) fn cooperative(&self) -> bool {
+        self.policy == GcPolicy::Cooperative
+    }
+
+    /// Does this policy collect per commit?
+    #[inline]
+    pub(crate) fn transaction_level(&self) -> bool {
+        self.policy == GcPolicy::TransactionLevel
+    }
+
+    /// Counts versions freed and records retired.
+    #[inline]
+    pub(crate) fn count(&self, reclaimed: usize, retired: usize) {
+        // Relaxed (both): statistics, read by nobody who needs an order.
+        if reclaimed > 0 {
+            self.reclaimed
+                .fetch_add(reclaimed as u64, Ordering::Relaxed);
+        }
+        if retired > 0 {
+            self.retired.fetch_add(retired as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Versions freed and records retired so far.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        // Relaxed: statistics.
+        (
+            self.reclaimed.load(Ordering::Relaxed),
+            self.retired.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Should the committer at `ts` refresh the cached watermark?
+    #[inline]
+    pub(crate) fn refresh_due(&self, ts: u64) -> bool {
+        self.cooperative() && ts % REFRESH_EVERY == 0
+    }
+
+    /// Registers a commit's batches, then collects every registered batch
+    /// that the watermark has passed (unless another committer is at it).
+    pub(crate) fn commit_batches(
+        &self,
+        ts: u64,
+        batches: Vec<Box<dyn Batch>>,
+        watermark: impl FnOnce() -> u64,
+    ) {
+        let mut queue = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
+        if !batches.is_empty() {
+            queue.push_back((ts, batches));
+        }
+        drop(queue);
+        self.collect_batches(watermark);
+    }
+
+    /// Collects the registered batches that the watermark has passed.
+    pub(crate) fn collect_batches(&self, watermark: impl FnOnce() -> u64) {
+        let Ok(mut queue) = self.batches.try_lock() else {
+            return;
+        };
+        if queue.is_empty() {
+            return;
+        }
+        let w = watermark();
+        let mut due = Vec::new();
+        while let Some(&(ts, _)) = queue.front() {
+            if ts > w {
+                break;
+            }
+            due.extend(queue.pop_front().map(|(_, b)| b).into_iter().flatten());
+        }
+        drop(queue);
+        for batch in &due {
+            batch.collect(w, self);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! A transaction's writes to one table: stamped on commit, undone on abort,
+//! and (under transaction-level GC) handed to the collector as a batch.
+
+use crate::gc::{Batch, Gc};
+use crate::store::VersionStore;
+use crate::table::core::TableCore;
+use crate::table::Key;
+use crate::Tuple;
+use crossbeam_epoch as epoch;
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
+/// A write in flight: the record it went to, what the store needs to finish
+/// it, and its key when transaction-level GC will want it.
+pub(crate) struct Write<K, T: Tuple, S: VersionStore<T>> {
+    record: *const S::Record,
+    pending: S::Pending,
+    key: Option<K>,
+}
+
+impl<K, T: Tuple, S: VersionStore<T>> Write<K, T, S> {
+    pub(crate) fn new(record: &S::Record, pending: S::Pending, key: Option<K>) -> Self {
+        Write {
+            record,
+            pending,
+            key,
+        }
+    }
+}
+
+/// A transaction's writes to one table.
+pub(crate) struct TableLog<K, T: Tuple, S: VersionStore<T>> {
+    table: Arc<TableCore<K, T, S>>,
+    writes: Vec<Write<K, T, S>>,
+}
+
+// SAFETY: the record pointers are dereferenced only by the owning
+// transaction, while the log's `Arc` keeps the table (and so its index and
+// records) alive, and records are never retired while a claim is held (M2).
+// Keys and pending writes are `Send` themselves.
+unsafe impl<K: Send + Sync, T: Tuple, S: VersionStore<T>> Send for TableLog<K, T, S> {}
+
+/// The type-erased view of a [`TableLog`] that a transaction keeps.
+pub(crate) trait WriteLog: Send {
+    fn table_id(&self) -> u64;
+    /// Stamps every write; returns the keys to collect later, under
+    /// transaction-level GC.
+    fn commit(&mut self, ts: u64) -> Option<Box<dyn Batch>>;
+    fn abort(&mut self);
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+impl<K: Key, T: Tuple, S: VersionStore<T>> TableLog<K, T, S> {
+    pub(crate) fn new(table: Arc<TableCore<K, T, S>>) -> Self {
+        TableLog {
+            table,
+            writes: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, write: Write<K, T, S>) {
+        self.writes.push(write);
+    }
+}
+
+impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
+    fn table_id(&self) -> u64 {
+        self.table.id
+    }
+
+    fn commit(&mut self, ts: u64) -> Option<Box<dyn Batch>> {
+        let guard = epoch::pin();
+        let mut keys = Vec::new();
+        for w in self.writes.drain(..) {
+            // SAFETY: see `TableLog`'s `Send` impl: the record is alive.
+            self.table
+                .store
+                .commit(unsafe { &*w.record }, w.pending, ts, &guard);
+            keys.extend(w.key);
+        }
+        (!keys.is_empty()).then(|| {
+            Box::new(KeyBatch {
+                table: Arc::downgrade(&self.table),
+                keys,
+            }) as Box<dyn Batch>
+        })
+    }
+
+    fn abort(&mut self) {
+        let guard = epoch::pin();
+        for w in self.writes.drain(..).rev() {
+            // SAFETY: as in `commit`.
+            self.table
+                .store
+                .abort(unsafe { &*w.record }, w.pending, &guard);
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The keys one commit wrote in one table: transaction-level GC. Holds the
+/// table weakly, so that queued batches never keep a dropped table alive.
+struct KeyBatch<K, T: Tuple, S: VersionStore<T>> {
+    table: Weak<TableCore<K, T, S>>,
+    keys: Vec<K>,
+}
+
+impl<K: Key, T: Tuple, S: VersionStore<T>> Batch for KeyBatch<K, T, S> {
+    fn collect(&self, watermark: u64, _gc: &Gc) {
+        if let Some(table) = self.table.upgrade() {
+            for key in &self.keys {
+                table.collect_key(key, watermark);
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Tables: an index from key to record, over one version store.
+//!
+//! The index is a crossbeam-skiplist (the raw `base::SkipList`, so that reads
+//! pass an explicit guard and bump no reference count). A key's record is
+//! inserted once (`get_or_insert`) and every version of the row lives inside
+//! it: an index entry is never replaced.
+
+use crate::database::Core;
+use crate::stats::TableStats;
+use crate::store::{Delta, NewestToOldest, OldestToNewest, Storage, TimeTravel};
+use crate::Tuple;
+use std::fmt;
+use std::sync::Arc;
+
+mod core;
+mod log;
+
+pub(crate) use self::core::TableCore;
+pub(crate) use self::log::{TableLog, Write, WriteLog};
+
+/// The bounds a key type must meet.
+pub trait Key: Ord + Clone + Send + Sync + 'static {}
+impl<K: Ord + Clone + Send + Sync + 'static> Key for K {}
+
+/// A typed handle on a table: a cheap `Clone + Send + Sync` pointer.
+///
+/// Made by [`Database::create_table`](crate::Database::create_table) or
+/// [`Database::table`](crate::Database::table); read and written through a
+/// [`Transaction`](crate::Transaction).
+pub struct Table<K, T: Tuple> {
+    pub(crate) inner: TableRef<K, T>,
+}
+
+/// The table's core, with its store as a type: the run-time choice of
+/// [`Storage`] becomes static dispatch below this enum.
+pub(crate) enum TableRef<K, T: Tuple> {
+    O2N(Arc<TableCore<K, T, OldestToNewest>>),
+    N2O(Arc<TableCore<K, T, NewestToOldest>>),
+    TimeTravel(Arc<TableCore<K, T, TimeTravel<T>>>),
+    Delta(Arc<TableCore<K, T, Delta<T>>>),
+}
+
+/// Runs `$body` with `$core` bound to the table's `Arc<TableCore<_, _, S>>`,
+/// monomorphised once per store.
+macro_rules! dispatch {
+    ($table:expr, $core:ident => $body:expr) => {
+        match &$table.inner {
+            $crate::table::TableRef::O2N($core) => $body,
+            $crate::table::TableRef::N2O($core) => $body,
+            $crate::table::TableRef::TimeTravel($core) => $body,
+            $crate::table::TableRef::Delta($core) => $body,
+        }
+    };
+}
+pub(crate) use dispatch;
+
+impl<K: Key, T: Tuple> Table<K, T> {
+    pub(crate) fn new(storage: Storage, core: Arc<Core>, id: u64, name: Arc<str>) -> Self {
+        let inner = match storage {
+            Storage::AppendOnlyO2N => TableRef::O2N(Arc::new(TableCore::new(core, id, name))),
+            Storage::AppendOnlyN2O => TableRef::N2O(Arc::new(TableCore::new(core, id, name))),
+            Storage::TimeTravel => TableRef::TimeTravel(Arc::new(TableCore::new(core, id, name))),
+            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(core, id, name))),
+        };
+        Table { inner }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        dispatch!(self, core => &core.name)
+    }
+
+    /// The version store of the table.
+    pub fn storage(&self) -> Storage {
+        dispatch!(self, core => core.storage())
+    }
+
+    /// What the table keeps: records, versions and the bytes they hold
+    /// (a walk over every record; see [`TableStats`]).
+    pub fn stats(&self) -> TableStats {
+        dispatch!(self, core => core.stats())
+    }
+
+    /// The database this table belongs to.
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        dispatch!(self, core => &core.core)
+    }
+
+    /// One vacuum sweep of the table at `watermark`.
+    pub(crate) fn sweep(&self, watermark: u64) {
+        dispatch!(self, core => core.sweep(watermark))
+    }
+}
+
+impl<K, T: Tuple> Clone for Table<K, T> {
+    fn clone(&self) -> Self {
+        let inner = match &self.inner {
+            TableRef::O2N(c) => TableRef::O2N(Arc::clone(c)),
+            TableRef::N2O(c) => TableRef::N2O(Arc::clone(c)),
+            TableRef::TimeTravel(c) => TableRef::TimeTravel(Arc::clone(c)),
+            TableRef::Delta(c) => TableRef::Delta(Arc::clone(c)),
+        };
+        Table { inner }
+    }
+}
+
+impl<K: Key, T: Tuple> fmt::Debug for Table<K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name())
+            .field("storage", &self.storage())
+            .finish()
+    }
+}

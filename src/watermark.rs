@@ -1,0 +1,273 @@
+//! The registry of active snapshots and the watermark (invariant **G1**).
+//!
+//! The watermark is the oldest snapshot any live transaction may still read
+//! at: a version whose end is committed at or below it is invisible to every
+//! live and every future transaction, and may be unlinked.
+//!
+//! Each transaction owns a *slot* holding its snapshot while it runs (the
+//! shape of crossbeam-epoch's participant list, and of NoisePage's
+//! per-transaction begin timestamps). Slots live in chunks of 64 linked into
+//! a list that only grows; a thread starts looking for a free slot where it
+//! found one last time, so in the steady state a begin is one CAS on a cache
+//! line no other thread writes. No lock on the begin path.
+//!
+//! Registering and computing race: a transaction may load its snapshot `s`,
+//! the collector may then compute a watermark above `s` without seeing the
+//! transaction's slot, and only then the transaction stores `s` in it. A
+//! Dekker handshake closes the gap: the transaction stores its slot, then
+//! (after a SeqCst fence) loads the collector's `horizon`; the collector
+//! raises `horizon` to the snapshot it is about to use, then (after a SeqCst
+//! fence) reads the slots. One of the two sees the other's store; if the
+//! transaction sees a horizon above its snapshot, it takes a newer snapshot
+//! (every horizon is at or below the published clock) and checks again. The
+//! fences are SeqCst *fences*, which is what both the C++/Rust memory model
+//! and loom need for this pattern (SeqCst accesses alone are not enough).
+
+use crate::sync::{fence, AtomicU64, Ordering};
+use crossbeam_epoch::{self as epoch, Atomic, Owned};
+use crossbeam_utils::CachePadded;
+
+/// A free slot.
+const FREE: u64 = u64::MAX;
+/// Slots per chunk.
+const CHUNK: usize = 64;
+
+struct Chunk {
+    slots: [CachePadded<AtomicU64>; CHUNK],
+    next: Atomic<Chunk>,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        Chunk {
+            slots: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(FREE))),
+            next: Atomic::null(),
+        }
+    }
+}
+
+/// The active snapshots of one database.
+pub(crate) struct Registry {
+    first: Box<Chunk>,
+    /// The highest snapshot a watermark computation has started from.
+    horizon: CachePadded<AtomicU64>,
+    /// The highest watermark computed so far (monotone; every value it ever
+    /// held is still a valid watermark, see `compute`).
+    cached: CachePadded<AtomicU64>,
+}
+
+/// A registered snapshot: frees its slot on drop.
+pub(crate) struct Slot {
+    slot: *const AtomicU64,
+}
+
+// SAFETY: a `Slot` points into a chunk that lives as long as its `Registry`
+// (chunks are freed only when the registry drops), and the transaction that
+// owns the `Slot` keeps the registry alive. The atomic is shareable.
+unsafe impl Send for Slot {}
+// SAFETY: as for `Send`; `&Slot` only loads.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    fn cell(&self) -> &AtomicU64 {
+        // SAFETY: see the `Send` impl: the chunk outlives the slot.
+        unsafe { &*self.slot }
+    }
+}
+
+impl Drop for Slot {
+    /// Frees the slot: the transaction reads no more.
+    fn drop(&mut self) {
+        // Release: the transaction's reads happen before a collector that
+        // sees the slot free (memory safety itself rests on the epoch).
+        self.cell().store(FREE, Ordering::Release);
+    }
+}
+
+#[cfg(not(all(loom, feature = "loom")))]
+fn hint() -> usize {
+    use std::cell::Cell;
+    thread_local!(static HINT: Cell<usize> = const { Cell::new(usize::MAX) });
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    HINT.with(|h| {
+        if h.get() == usize::MAX {
+            h.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        }
+        h.get()
+    })
+}
+
+#[cfg(all(loom, feature = "loom"))]
+fn hint() -> usize {
+    0
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            first: Box::new(Chunk::new()),
+            horizon: CachePadded::new(AtomicU64::new(0)),
+            cached: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Registry {
+    /// Registers a snapshot loaded from `clock` and returns it with its slot:
+    /// the snapshot is at or above every watermark computed from now on.
+    pub(crate) fn register(&self, clock: &AtomicU64) -> (Slot, u64) {
+        // Acquire: the snapshot's commits are visible (A1).
+        let mut snapshot = clock.load(Ordering::Acquire);
+        let slot = self.acquire(snapshot);
+        loop {
+            // SeqCst fence: the Dekker handshake with `compute` (G1).
+            fence(Ordering::SeqCst);
+            // Relaxed: ordered by the fences.
+            if snapshot >= self.horizon.load(Ordering::Relaxed) {
+                return (slot, snapshot);
+            }
+            // Every horizon is at or below the clock, so this converges.
+            snapshot = clock.load(Ordering::Acquire);
+            // Relaxed: published by the next fence.
+            slot.cell().store(snapshot, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes a free slot and stores `snapshot` in it.
+    fn acquire(&self, snapshot: u64) -> Slot {
+        let guard = &epoch::pin();
+        let start = hint() % CHUNK;
+        let mut chunk: &Chunk = &self.first;
+        loop {
+            for i in 0..CHUNK {
+                let cell = &chunk.slots[(start + i) % CHUNK];
+                // Relaxed (load and CAS): the slot's value is published to
+                // collectors by the fence in `register`; the CAS only has to
+                // be atomic, to give the slot to one transaction.
+                if cell.load(Ordering::Relaxed) == FREE
+                    && cell
+                        .compare_exchange(FREE, snapshot, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return Slot { slot: &**cell };
+                }
+            }
+            // Acquire: pairs with the Release of the CAS that linked it.
+            let mut next = chunk.next.load(Ordering::Acquire, guard);
+            if next.is_null() {
+                // Release/Acquire: publishes the new chunk's initialised slots.
+                next = match chunk.next.compare_exchange(
+                    next,
+                    Owned::new(Chunk::new()),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                    guard,
+                ) {
+                    Ok(n) => n,
+                    Err(e) => e.current,
+                };
+            }
+            // SAFETY: chunks are never freed before the registry drops, and
+            // `&self` keeps it alive.
+            chunk = unsafe { next.deref() };
+        }
+    }
+
+    /// Computes the watermark: a timestamp at or below every snapshot that
+    /// a live or future transaction reads at (G1). `clock` is the published
+    /// snapshot clock.
+    pub(crate) fn compute(&self, clock: &AtomicU64) -> u64 {
+        // Acquire: as in `register`.
+        let candidate = clock.load(Ordering::Acquire);
+        // Relaxed: ordered by the fence. `fetch_max`: concurrent
+        // computations never lower the horizon.
+        self.horizon.fetch_max(candidate, Ordering::Relaxed);
+        // SeqCst fence: the Dekker handshake with `register` (G1).
+        fence(Ordering::SeqCst);
+        let mut watermark = candidate;
+        let guard = &epoch::pin();
+        let mut chunk: &Chunk = &self.first;
+        loop {
+            for cell in &chunk.slots {
+                // Relaxed: ordered by the fences.
+                let s = cell.load(Ordering::Relaxed);
+                if s != FREE {
+                    watermark = watermark.min(s);
+                }
+            }
+            // Acquire: as in `acquire`.
+            let next = chunk.next.load(Ordering::Acquire, guard);
+            // SAFETY: as in `acquire`.
+            match unsafe { next.as_ref() } {
+                Some(n) => chunk = n,
+                None => break,
+            }
+        }
+        // Relaxed: a cached watermark is a hint; a stale (lower) one is safe.
+        self.cached.fetch_max(watermark, Ordering::Relaxed);
+        watermark
+    }
+
+    /// The highest watermark computed so far: safe to prune below, though
+    /// possibly lower than a fresh computation would give.
+    pub(crate) fn cached(&self) -> u64 {
+        // Relaxed: see `compute`.
+        self.cached.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: nobody else can reach the chunks; each is
+        // freed once.
+        unsafe {
+            let guard = epoch::unprotected();
+            let mut next = self.first.next.load(Ordering::Relaxed, guard);
+            while !next.is_null() {
+                let after = next.deref().next.load(Ordering::Relaxed, guard);
+                drop(next.into_owned());
+                next = after;
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermark_is_the_oldest_registered_snapshot() {
+        let clock = AtomicU64::new(5);
+        let r = Registry::default();
+        assert_eq!(r.compute(&clock), 5);
+        let (a, sa) = r.register(&clock);
+        assert_eq!(sa, 5);
+        clock.store(9, Ordering::SeqCst);
+        let (b, sb) = r.register(&clock);
+        assert_eq!(sb, 9);
+        assert_eq!(r.compute(&clock), 5);
+        drop(a);
+        assert_eq!(r.compute(&clock), 9);
+        drop(b);
+        clock.store(12, Ordering::SeqCst);
+        assert_eq!(r.compute(&clock), 12);
+        assert_eq!(r.cached(), 12);
+    }
+
+    #[test]
+    fn more_transactions_than_a_chunk_grow_the_registry() {
+        let clock = AtomicU64::new(1);
+        let r = Registry::default();
+        let slots: Vec<_> = (0..200)
+            .map(|i| {
+                clock.store(i + 1, Ordering::SeqCst);
+                r.register(&clock)
+            })
+            .collect();
+        assert_eq!(r.compute(&clock), 1);
+        let mut slots = slots;
+        slots.drain(..100);
+        assert_eq!(r.compute(&clock), 101);
+    }
+}
