@@ -39,7 +39,7 @@ enum State {
 pub struct Transaction {
     db: Arc<Core>,
     /// Keeps the snapshot registered (G1) until the transaction ends.
-    _slot: Slot,
+    slot: Option<Slot>,
     snapshot: u64,
     /// The tagged id once the transaction has written, else 0.
     me: u64,
@@ -52,7 +52,7 @@ impl Transaction {
         let (slot, snapshot) = db.manager.begin();
         Transaction {
             db,
-            _slot: slot,
+            slot: Some(slot),
             snapshot,
             me: 0,
             state: State::Active,
@@ -246,6 +246,18 @@ impl Transaction {
             .expect("a table id names one table, of one type")
     }
 
+    /// Was our snapshot at (or below) the cached watermark, with commits
+    /// above it? Then it may be what held the watermark back, and our end
+    /// lets it advance. (In a read-only steady state the watermark is the
+    /// clock, and nobody recomputes it.)
+    fn held_the_watermark(&self) -> bool {
+        let m = &self.db.manager;
+        self.db.gc.cooperative() && {
+            let cached = m.cached_watermark();
+            self.snapshot <= cached && cached < m.snapshot()
+        }
+    }
+
     fn abort_writes(&mut self) {
         for log in self.logs.iter_mut().rev() {
             log.abort();
@@ -270,10 +282,13 @@ impl Transaction {
             batches.extend(logs.iter_mut().filter_map(|log| log.commit(ts)));
         });
         self.logs.clear();
+        // We read no more: deregister first, so that the watermark we
+        // compute can pass our own commit (our batch is then due at once).
+        self.slot = None;
         let (manager, gc) = (&self.db.manager, &self.db.gc);
         if gc.transaction_level() {
             gc.commit_batches(ts, batches, || manager.watermark());
-        } else if gc.refresh_due(ts) {
+        } else if gc.refresh_due(ts) || self.held_the_watermark() {
             manager.watermark();
         }
         Ok(Timestamp(ts))
@@ -288,6 +303,20 @@ impl Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         self.abort_writes();
+        if self.slot.take().is_some() {
+            let (manager, gc) = (&self.db.manager, &self.db.gc);
+            if gc.cooperative() {
+                // Refresh the watermark the cooperative policy prunes with,
+                // if ours may have been the snapshot holding it back.
+                if self.held_the_watermark() {
+                    manager.watermark();
+                }
+            } else {
+                // Ours may have been the snapshot holding back
+                // transaction-level batches.
+                gc.collect_pending(|| manager.watermark());
+            }
+        }
     }
 }
 

@@ -106,6 +106,8 @@ pub(crate) struct Gc {
     retired: AtomicU64,
     /// Transaction-level batches, by commit timestamp (roughly ascending).
     batches: Mutex<VecDeque<CommitBatches>>,
+    /// The number of commits in `batches`, readable without the lock.
+    pending: AtomicU64,
 }
 
 impl Gc {
@@ -115,6 +117,7 @@ impl Gc {
             reclaimed: AtomicU64::new(0),
             retired: AtomicU64::new(0),
             batches: Mutex::new(VecDeque::new()),
+            pending: AtomicU64::new(0),
         }
     }
 
@@ -169,9 +172,22 @@ impl Gc {
         let mut queue = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
         if !batches.is_empty() {
             queue.push_back((ts, batches));
+            // Relaxed: a hint for `collect_pending`; the queue is the truth.
+            self.pending.store(queue.len() as u64, Ordering::Relaxed);
         }
         drop(queue);
         self.collect_batches(watermark);
+    }
+
+    /// Collects due batches if there are any: called when a transaction
+    /// ends, which may have advanced the watermark. One relaxed load when
+    /// there is nothing to do.
+    #[inline]
+    pub(crate) fn collect_pending(&self, watermark: impl FnOnce() -> u64) {
+        // Relaxed: see `commit_batches`.
+        if self.pending.load(Ordering::Relaxed) > 0 {
+            self.collect_batches(watermark);
+        }
     }
 
     /// Collects the registered batches that the watermark has passed.
@@ -190,6 +206,8 @@ impl Gc {
             }
             due.extend(queue.pop_front().map(|(_, b)| b).into_iter().flatten());
         }
+        // Relaxed: as in `commit_batches`.
+        self.pending.store(queue.len() as u64, Ordering::Relaxed);
         drop(queue);
         for batch in &due {
             batch.collect(w, self);
