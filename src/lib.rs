@@ -78,6 +78,9 @@ mod error;
 mod gc;
 pub(crate) mod header;
 mod manager;
+#[cfg(all(loom, feature = "loom"))]
+#[doc(hidden)]
+pub mod model;
 pub(crate) mod stats;
 mod store;
 pub(crate) mod sync;

@@ -104,7 +104,12 @@ impl TxnManager {
         // read-modify-write; what others see of the stamps is published
         // through `visible` below.
         let ts = self.next_commit.fetch_add(1, Ordering::Relaxed) + 1;
-        stamp(ts);
+        // The negative control of the loom suite publishes *before*
+        // stamping, breaking A1 on purpose (see loom-tests/README.md).
+        let mut stamp = Some(stamp);
+        if !cfg!(feature = "negative-control") {
+            (stamp.take().expect("stamped once"))(ts);
+        }
         let mut spins = 0u32;
         // Acquire: we continue the Release chain of our predecessors, so that
         // the snapshot we publish covers their stamps as well as ours.
@@ -119,6 +124,9 @@ impl TxnManager {
         // Release: publishes our stamps (and, transitively, our
         // predecessors') to every transaction that loads this snapshot (A1).
         self.visible.store(ts, Ordering::Release);
+        if let Some(stamp) = stamp {
+            stamp(ts);
+        }
         ts
     }
 }

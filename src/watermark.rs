@@ -29,8 +29,12 @@ use crossbeam_utils::CachePadded;
 
 /// A free slot.
 const FREE: u64 = u64::MAX;
-/// Slots per chunk.
-const CHUNK: usize = 64;
+/// Slots per chunk (two under loom, to keep the models small).
+const CHUNK: usize = if cfg!(all(loom, feature = "loom")) {
+    2
+} else {
+    64
+};
 
 struct Chunk {
     slots: [CachePadded<AtomicU64>; CHUNK],

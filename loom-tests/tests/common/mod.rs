@@ -1,0 +1,70 @@
+//! Shared set-up of the models.
+
+#![allow(dead_code)]
+
+use crossbeam_epoch::{Collector, Guard};
+use multiverse::model::{Engine, Op, Rows, Storage};
+
+/// Runs `f` under loom with a preemption bound: `LOOM_MAX_PREEMPTIONS`, or
+/// 1 (crossbeam-epoch's pin, flush and registration are dozens of atomic
+/// steps each; at bound 2 a model of two epoch-pinned threads runs for
+/// minutes).
+pub fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_with_bound(1, f)
+}
+
+/// [`model`] with another default preemption bound.
+pub fn model_with_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(bound);
+    }
+    // crossbeam-epoch's pin and registration are dozens of atomic steps.
+    builder.max_branches = 100_000;
+    builder.check(f);
+}
+
+/// Pins `collector` on this thread and runs `f` with the guard.
+pub fn pinned<R>(collector: &Collector, f: impl FnOnce(&Guard) -> R) -> R {
+    let handle = collector.register();
+    let guard = handle.pin();
+    f(&guard)
+}
+
+/// As [`pinned`], then flushes twice, so that reclamation happens inside the
+/// model (a use-after-free can only show if something is freed).
+pub fn pinned_then_flush<R>(collector: &Collector, f: impl FnOnce(&Guard) -> R) -> R {
+    let handle = collector.register();
+    let r = {
+        let guard = handle.pin();
+        f(&guard)
+    };
+    for _ in 0..2 {
+        handle.pin().flush();
+    }
+    r
+}
+
+/// An engine and `n` rows, with rows `0..values.len()` inserted and
+/// committed with these values (one transaction).
+pub fn setup(storage: Storage, n: usize, values: &[u64], collector: &Collector) -> (Engine, Rows) {
+    let engine = Engine::new();
+    let rows = Rows::new(storage, n);
+    if !values.is_empty() {
+        pinned(collector, |g| {
+            let mut tx = engine.begin();
+            for (i, v) in values.iter().enumerate() {
+                rows.write(&mut tx, i, Op::Insert(*v), g).unwrap();
+            }
+            rows.commit(tx, g);
+        });
+    }
+    (engine, rows)
+}
+
+/// Commits an update of row `i` to `v`.
+pub fn update(engine: &Engine, rows: &Rows, i: usize, v: u64, g: &Guard) {
+    let mut tx = engine.begin();
+    rows.write(&mut tx, i, Op::Update(v), g).unwrap();
+    rows.commit(tx, g);
+}
