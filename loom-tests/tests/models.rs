@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{model, model_with_bound, pinned, pinned_then_flush, setup, update};
+use common::{
+    model, model_with_bound, pinned, pinned_then_flush, setup, two_row_commit_against_a_reader,
+    update,
+};
 use crossbeam_epoch::Collector;
 use loom::sync::Arc;
 use loom::thread;
@@ -73,30 +76,11 @@ fn a1_a_two_row_commit_is_seen_whole_or_not_at_all() {
         // Bound 2: the reader must be switched in after the writer
         // publishes and before it is done (the negative control needs it).
         model_with_bound(2, move || {
-            let collector = Collector::new();
-            let (engine, rows) = setup(storage, 2, &[0, 0], &collector);
-            let (engine, rows) = (Arc::new(engine), Arc::new(rows));
-            let writer = {
-                let (engine, rows, collector) =
-                    (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
-                thread::spawn(move || {
-                    pinned(&collector, |g| {
-                        let mut tx = engine.begin();
-                        rows.write(&mut tx, 0, Op::Update(1), g).unwrap();
-                        rows.write(&mut tx, 1, Op::Update(1), g).unwrap();
-                        rows.commit(tx, g);
-                    })
-                })
-            };
-            pinned(&collector, |g| {
-                let tx = engine.begin();
-                let (a, b) = (rows.read(&tx, 0, g), rows.read(&tx, 1, g));
-                assert_eq!(
-                    a, b,
-                    "{storage}: atomic visibility violated: saw {a:?} and {b:?}"
-                );
-            });
-            writer.join().unwrap();
+            let (a, b) = two_row_commit_against_a_reader(storage);
+            assert_eq!(
+                a, b,
+                "{storage}: atomic visibility violated: saw {a:?} and {b:?}"
+            );
         });
     }
 }

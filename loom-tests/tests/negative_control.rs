@@ -11,11 +11,7 @@
 
 mod common;
 
-use common::{pinned, setup};
-use crossbeam_epoch::Collector;
-use loom::sync::Arc;
-use loom::thread;
-use multiverse::model::{Op, Storage};
+use multiverse::model::Storage;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by the model when it sees a torn read. (A panic inside a loom model
@@ -26,29 +22,10 @@ static TORN: AtomicBool = AtomicBool::new(false);
 #[test]
 fn a1_is_violated_when_commits_publish_before_stamping() {
     common::model_with_bound(2, move || {
-        let collector = Collector::new();
-        let (engine, rows) = setup(Storage::AppendOnlyN2O, 2, &[0, 0], &collector);
-        let (engine, rows) = (Arc::new(engine), Arc::new(rows));
-        let writer = {
-            let (engine, rows, collector) =
-                (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
-            thread::spawn(move || {
-                pinned(&collector, |g| {
-                    let mut tx = engine.begin();
-                    rows.write(&mut tx, 0, Op::Update(1), g).unwrap();
-                    rows.write(&mut tx, 1, Op::Update(1), g).unwrap();
-                    rows.commit(tx, g);
-                })
-            })
-        };
-        pinned(&collector, |g| {
-            let tx = engine.begin();
-            let (a, b) = (rows.read(&tx, 0, g), rows.read(&tx, 1, g));
-            if a != b {
-                TORN.store(true, Ordering::SeqCst);
-            }
-        });
-        writer.join().unwrap();
+        let (a, b) = common::two_row_commit_against_a_reader(Storage::AppendOnlyN2O);
+        if a != b {
+            TORN.store(true, Ordering::SeqCst);
+        }
     });
     assert!(
         TORN.load(Ordering::SeqCst),

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use crossbeam_epoch::{Collector, Guard};
+use loom::sync::Arc;
+use loom::thread;
 use multiverse::model::{Engine, Op, Rows, Storage};
 
 /// Runs `f` under loom with a preemption bound: `LOOM_MAX_PREEMPTIONS`, or
@@ -67,4 +69,30 @@ pub fn update(engine: &Engine, rows: &Rows, i: usize, v: u64, g: &Guard) {
     let mut tx = engine.begin();
     rows.write(&mut tx, i, Op::Update(v), g).unwrap();
     rows.commit(tx, g);
+}
+
+/// The A1 scenario, for one execution: a writer commits updates of rows 0
+/// and 1 (from 0 to 1) while this thread reads both in one snapshot.
+/// Returns what the reader saw.
+pub fn two_row_commit_against_a_reader(storage: Storage) -> (Option<u64>, Option<u64>) {
+    let collector = Collector::new();
+    let (engine, rows) = setup(storage, 2, &[0, 0], &collector);
+    let (engine, rows) = (Arc::new(engine), Arc::new(rows));
+    let writer = {
+        let (engine, rows, collector) = (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
+        thread::spawn(move || {
+            pinned(&collector, |g| {
+                let mut tx = engine.begin();
+                rows.write(&mut tx, 0, Op::Update(1), g).unwrap();
+                rows.write(&mut tx, 1, Op::Update(1), g).unwrap();
+                rows.commit(tx, g);
+            })
+        })
+    };
+    let seen = pinned(&collector, |g| {
+        let tx = engine.begin();
+        (rows.read(&tx, 0, g), rows.read(&tx, 1, g))
+    });
+    writer.join().unwrap();
+    seen
 }
