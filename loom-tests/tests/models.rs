@@ -15,6 +15,58 @@ use loom::thread;
 use multiverse::model::{Op, Storage};
 use multiverse::Error;
 
+/// Two transactions, both begun before either writes, apply `op(1)` and
+/// `op(2)` to row 0 of a table set up with `initial`; each commits if its
+/// write succeeds and aborts on `WriteConflict`. Asserts that exactly one
+/// commits, that a new snapshot reads its value, and that row 0 then holds
+/// `versions` versions.
+fn exactly_one_of_two_writers(
+    storage: Storage,
+    initial: &'static [u64],
+    op: fn(u64) -> Op,
+    versions: usize,
+) {
+    model(move || {
+        let collector = Collector::new();
+        let (engine, rows) = setup(storage, 1, initial, &collector);
+        let rows = Arc::new(rows);
+        let txs = [engine.begin(), engine.begin()];
+        let handles: Vec<_> = txs
+            .into_iter()
+            .zip([1u64, 2])
+            .map(|(mut tx, v)| {
+                let (rows, collector) = (Arc::clone(&rows), collector.clone());
+                thread::spawn(move || {
+                    pinned(&collector, |g| match rows.write(&mut tx, 0, op(v), g) {
+                        Ok(()) => {
+                            rows.commit(tx, g);
+                            Some(v)
+                        }
+                        Err(e) => {
+                            assert_eq!(e, Error::WriteConflict);
+                            rows.abort(tx, g);
+                            None
+                        }
+                    })
+                })
+            })
+            .collect();
+        let won: Vec<u64> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(won.len(), 1, "{storage}: exactly one writer commits");
+        pinned(&collector, |g| {
+            assert_eq!(rows.read(&engine.begin(), 0, g), Some(won[0]));
+            assert_eq!(
+                rows.versions(0, g),
+                versions,
+                "{storage}: a well-formed chain"
+            );
+        });
+    });
+}
+
 /// Scenario 1 — **W1** (first updater wins). Two transactions, both begun
 /// before either writes, update the same row. Exactly one commits; the
 /// other's write returns `WriteConflict` at once, it aborts, and the chain
@@ -25,43 +77,8 @@ use multiverse::Error;
 #[test]
 fn w1_two_writers_claim_the_same_row() {
     for storage in Storage::ALL {
-        model(move || {
-            let collector = Collector::new();
-            let (engine, rows) = setup(storage, 1, &[10], &collector);
-            let rows = Arc::new(rows);
-            let txs = [engine.begin(), engine.begin()];
-            let handles: Vec<_> = txs
-                .into_iter()
-                .zip([1u64, 2])
-                .map(|(mut tx, v)| {
-                    let (rows, collector) = (Arc::clone(&rows), collector.clone());
-                    thread::spawn(move || {
-                        pinned(&collector, |g| {
-                            match rows.write(&mut tx, 0, Op::Update(v), g) {
-                                Ok(()) => {
-                                    rows.commit(tx, g);
-                                    Some(v)
-                                }
-                                Err(e) => {
-                                    assert_eq!(e, Error::WriteConflict);
-                                    rows.abort(tx, g);
-                                    None
-                                }
-                            }
-                        })
-                    })
-                })
-                .collect();
-            let won: Vec<u64> = handles
-                .into_iter()
-                .filter_map(|h| h.join().unwrap())
-                .collect();
-            assert_eq!(won.len(), 1, "{storage}: exactly one writer wins");
-            pinned(&collector, |g| {
-                assert_eq!(rows.read(&engine.begin(), 0, g), Some(won[0]));
-                assert_eq!(rows.versions(0, g), 2, "{storage}: initial + winner");
-            });
-        });
+        // The initial version and the winner's.
+        exactly_one_of_two_writers(storage, &[10], Op::Update, 2);
     }
 }
 
@@ -136,44 +153,7 @@ fn w2_a_reader_never_sees_an_aborted_version() {
 #[test]
 fn w1_insert_insert_of_one_key() {
     for storage in Storage::ALL {
-        model(move || {
-            let collector = Collector::new();
-            let (engine, rows) = setup(storage, 1, &[], &collector);
-            let rows = Arc::new(rows);
-            // Both begin before either inserts: concurrent inserts.
-            let txs = [engine.begin(), engine.begin()];
-            let handles: Vec<_> = txs
-                .into_iter()
-                .zip([1u64, 2])
-                .map(|(mut tx, v)| {
-                    let (rows, collector) = (Arc::clone(&rows), collector.clone());
-                    thread::spawn(move || {
-                        pinned(&collector, |g| {
-                            match rows.write(&mut tx, 0, Op::Insert(v), g) {
-                                Ok(()) => {
-                                    rows.commit(tx, g);
-                                    Some(v)
-                                }
-                                Err(e) => {
-                                    assert_eq!(e, Error::WriteConflict);
-                                    rows.abort(tx, g);
-                                    None
-                                }
-                            }
-                        })
-                    })
-                })
-                .collect();
-            let won: Vec<u64> = handles
-                .into_iter()
-                .filter_map(|h| h.join().unwrap())
-                .collect();
-            assert_eq!(won.len(), 1, "{storage}: exactly one insert commits");
-            pinned(&collector, |g| {
-                assert_eq!(rows.read(&engine.begin(), 0, g), Some(won[0]));
-                assert_eq!(rows.versions(0, g), 1, "{storage}");
-            });
-        });
+        exactly_one_of_two_writers(storage, &[], Op::Insert, 1);
     }
 }
 
