@@ -1,0 +1,21 @@
+//! The experiment behind multiverse: its four version stores (and its GC
+//! policies) against the Rust crates a user would pick instead, on the
+//! workloads of Wu et al. (PVLDB 2017) and YCSB.
+//!
+//! * [`subject`]: the one adapter trait every subject implements.
+//! * [`subjects`]: multiverse, the peers and the raw ceilings.
+//! * [`zipf`]: YCSB's scrambled Zipfian key generator.
+//! * [`workload`]: YCSB A/B/C, the paper's 10-operation mixes and a long
+//!   scan beside updates.
+//! * [`run`]: runs one cell (subject x workload x threads) and counts
+//!   commits, aborts and retries.
+//! * [`report`]: the comparison table, the CSV and the SVG plots.
+//! * [`alloc`]: the counting allocator behind the memory columns.
+
+pub mod alloc;
+pub mod report;
+pub mod run;
+pub mod subject;
+pub mod subjects;
+pub mod workload;
+pub mod zipf;

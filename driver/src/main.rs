@@ -1,0 +1,6 @@
+//! The driver.
+
+#[global_allocator]
+static ALLOC: multiverse_driver::alloc::Counting = multiverse_driver::alloc::Counting;
+
+fn main() {}

@@ -1,0 +1,168 @@
+//! Every subject the driver knows, by name.
+//!
+//! Names are what `--subjects` takes and what the results print. A
+//! multiverse subject is `mv-<store>` under the default GC policy, or
+//! `mv-<store>/<policy>` under another one (`mv-delta/cooperative`).
+
+mod multiverse;
+
+pub use self::multiverse::Multiverse;
+
+use crate::subject::{Kind, Subject};
+use ::multiverse::{GcPolicy, Storage};
+
+/// A subject the driver can build, fresh, for each measurement.
+pub struct Entry {
+    /// Its name, as selected with `--subjects` and printed in results.
+    pub name: String,
+    /// What it is, for the comparison table.
+    pub kind: Kind,
+    /// Builds a fresh, empty instance.
+    pub make: Box<dyn Fn() -> Box<dyn Subject> + Send + Sync>,
+}
+
+impl Entry {
+    fn new<S: Subject + 'static>(
+        name: impl Into<String>,
+        kind: Kind,
+        make: impl Fn() -> S + Send + Sync + 'static,
+    ) -> Entry {
+        Entry {
+            name: name.into(),
+            kind,
+            make: Box::new(move || Box::new(make())),
+        }
+    }
+}
+
+/// The name of multiverse with `storage` under `gc`.
+pub fn multiverse_name(storage: Storage, gc: GcPolicy) -> String {
+    if gc == GcPolicy::default() {
+        format!("mv-{}", storage.name())
+    } else {
+        format!("mv-{}/{}", storage.name(), gc.name())
+    }
+}
+
+/// Every subject: each multiverse store under each GC policy (the default
+/// policy first), then the peers, then the ceilings.
+pub fn all() -> Vec<Entry> {
+    let mut all = Vec::new();
+    let mut policies = vec![GcPolicy::default()];
+    policies.extend(
+        GcPolicy::ALL
+            .into_iter()
+            .filter(|&p| p != GcPolicy::default()),
+    );
+    for gc in policies {
+        for storage in Storage::ALL {
+            all.push(Entry::new(
+                multiverse_name(storage, gc),
+                Kind::Engine,
+                move || Multiverse::new(storage, gc),
+            ));
+        }
+    }
+    all
+}
+
+/// The subjects of the default experiment: every store under the default GC
+/// policy, every peer mode and both ceilings.
+pub fn default_names() -> Vec<String> {
+    all()
+        .into_iter()
+        .filter(|e| e.kind != Kind::Engine || !e.name.contains('/'))
+        .map(|e| e.name)
+        .collect()
+}
+
+/// The adapter contract, checked on every subject: what it loads, reads,
+/// updates and scans, and that concurrent updates are never lost.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subject::{bump, checksum, initial_row, Op};
+
+    /// The checksum of the row of `key` after `n` updates of `modified`
+    /// attributes.
+    fn expected(key: u64, attrs: usize, modified: usize, n: usize) -> u64 {
+        let mut row = initial_row(key, attrs);
+        for _ in 0..n {
+            bump(&mut row, modified);
+        }
+        checksum(&row)
+    }
+
+    fn read(s: &dyn Subject, key: u64) -> u64 {
+        let mut sink = 0;
+        s.execute(&[Op::Read(key)], 0, &mut sink)
+            .expect("a lone reader");
+        sink
+    }
+
+    #[test]
+    fn every_subject_loads_reads_updates_and_scans() {
+        for e in all() {
+            let s = (e.make)();
+            s.load(300, 10).unwrap();
+            let mut sink = 0;
+            assert_eq!(s.scan_all(&mut sink), 300, "{}", e.name);
+            let all: u64 = (0..300)
+                .map(|k| checksum(&initial_row(k, 10)))
+                .fold(0, |a, c| a ^ c);
+            assert_eq!(sink, all, "{}: scan", e.name);
+            assert_eq!(read(&*s, 7), expected(7, 10, 0, 0), "{}", e.name);
+            let mut sink = 0;
+            let ops = [Op::Update(7), Op::Update(7), Op::Read(8)];
+            s.execute(&ops, 3, &mut sink).expect("a lone writer");
+            assert_eq!(read(&*s, 7), expected(7, 10, 3, 2), "{}: update", e.name);
+            assert_eq!(read(&*s, 8), expected(8, 10, 3, 0), "{}: neighbour", e.name);
+        }
+    }
+
+    #[test]
+    fn no_subject_loses_concurrent_updates() {
+        const PER_THREAD: usize = 300;
+        for e in all() {
+            let s = (e.make)();
+            s.load(4, 10).unwrap();
+            let conflicts = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..2)
+                    .map(|t| {
+                        let s = &*s;
+                        scope.spawn(move || {
+                            let (mut sink, mut conflicts) = (0, 0);
+                            // The two threads take the keys in opposite
+                            // orders, to provoke conflicts (and deadlocks,
+                            // for a subject that could have them).
+                            let ops = if t == 0 {
+                                [Op::Update(0), Op::Update(1)]
+                            } else {
+                                [Op::Update(1), Op::Update(0)]
+                            };
+                            for _ in 0..PER_THREAD {
+                                while s.execute(&ops, 1, &mut sink).is_err() {
+                                    conflicts += 1;
+                                }
+                            }
+                            conflicts
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap())
+                    .sum::<usize>()
+            });
+            for key in [0, 1] {
+                assert_eq!(
+                    read(&*s, key),
+                    expected(key, 10, 1, 2 * PER_THREAD),
+                    "{}: key {key} after {conflicts} conflicts",
+                    e.name
+                );
+            }
+            assert_eq!(read(&*s, 2), expected(2, 10, 1, 0), "{}", e.name);
+        }
+    }
+}

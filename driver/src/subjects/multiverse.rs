@@ -1,0 +1,75 @@
+//! multiverse: one version store under one GC policy.
+
+use crate::subject::{bump, checksum, initial_row, Conflict, Key, Op, Subject};
+use multiverse::{Database, Error, GcPolicy, Storage, Table};
+
+/// Rows inserted per loading transaction.
+const LOAD_BATCH: u64 = 10_000;
+
+/// A multiverse database with one table `u64 -> Vec<u64>`.
+pub struct Multiverse {
+    db: Database,
+    table: Table<Key, Vec<u64>>,
+}
+
+impl Multiverse {
+    /// A fresh database with `storage` and `gc`.
+    pub fn new(storage: Storage, gc: GcPolicy) -> Self {
+        let db = Database::builder().storage(storage).gc(gc).build();
+        let table = db.create_table("usertable").expect("a fresh database");
+        Multiverse { db, table }
+    }
+}
+
+/// A write error other than a conflict is a bug in the driver or the engine.
+fn conflict(e: Error) -> Conflict {
+    match e {
+        Error::WriteConflict | Error::Aborted => Conflict,
+        other => panic!("multiverse: unexpected error {other}"),
+    }
+}
+
+impl Subject for Multiverse {
+    fn load(&self, keys: u64, attrs: usize) -> Result<(), String> {
+        let mut key = 0;
+        while key < keys {
+            let mut tx = self.db.begin();
+            for k in key..keys.min(key + LOAD_BATCH) {
+                tx.insert(&self.table, k, initial_row(k, attrs))
+                    .map_err(|e| format!("insert {k}: {e}"))?;
+            }
+            tx.commit().map_err(|e| format!("commit: {e}"))?;
+            key += LOAD_BATCH;
+        }
+        Ok(())
+    }
+
+    fn execute(&self, ops: &[Op], modified: usize, sink: &mut u64) -> Result<(), Conflict> {
+        let mut tx = self.db.begin();
+        for op in ops {
+            match *op {
+                Op::Read(k) => {
+                    let sum = tx.read(&self.table, &k, |row| checksum(row.expect("loaded")));
+                    *sink ^= sum.map_err(conflict)?;
+                }
+                Op::Update(k) => tx
+                    .modify(&self.table, &k, |row| {
+                        *sink ^= checksum(row);
+                        bump(row, modified);
+                    })
+                    .map_err(conflict)?,
+            }
+        }
+        tx.commit().map(drop).map_err(conflict)
+    }
+
+    fn scan_all(&self, sink: &mut u64) -> u64 {
+        let tx = self.db.begin();
+        let mut rows = 0;
+        for (_, row) in tx.scan(&self.table, ..).expect("own table") {
+            *sink ^= checksum(&row);
+            rows += 1;
+        }
+        rows
+    }
+}
