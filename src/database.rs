@@ -3,7 +3,7 @@
 
 use crate::gc::{Gc, GcPolicy};
 use crate::manager::TxnManager;
-use crate::table::Key;
+use crate::table::{HashPoints, Key, PointIndex};
 use crate::{
     DatabaseStats, Error, GcStats, Result, Storage, Table, TableStats, Transaction, Tuple,
 };
@@ -11,6 +11,7 @@ use crossbeam_epoch as epoch;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// What transactions and tables of a database share: the clock and the
@@ -182,9 +183,42 @@ impl Database {
         self.shared.storage
     }
 
-    /// Creates a table with key type `K` and row type `T`.
-    /// `Err(TableExists)` if the name is taken.
+    /// Creates a table with key type `K` and row type `T`, indexed by a
+    /// skiplist. `Err(TableExists)` if the name is taken.
     pub fn create_table<K: Key, T: Tuple>(&self, name: &str) -> Result<Table<K, T>> {
+        self.create(name, None)
+    }
+
+    /// Creates a table whose point reads and writes go through a hash index
+    /// from key to record, beside the skiplist that keeps serving scans
+    /// (the paper's index dimension: one hash probe instead of a skiplist
+    /// descent). `Err(TableExists)` if the name is taken.
+    ///
+    /// The hash index serves `get`, `read`, `update`, `modify` and `delete`
+    /// called with a `&K`; a borrowed form of the key (a `&str` for a
+    /// `String` key) goes through the skiplist.
+    ///
+    /// ```
+    /// use multiverse::{Database, Storage};
+    ///
+    /// let db = Database::new(Storage::Delta);
+    /// let users = db.create_hash_table::<u64, [i64; 2]>("users")?;
+    /// assert!(users.hash_indexed());
+    /// let mut tx = db.begin();
+    /// tx.insert(&users, 7, [1, 2])?;
+    /// tx.commit()?;
+    /// assert_eq!(db.begin().get(&users, &7)?, Some([1, 2]));
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn create_hash_table<K: Key + Hash, T: Tuple>(&self, name: &str) -> Result<Table<K, T>> {
+        self.create(name, Some(Box::new(HashPoints::<K>::new())))
+    }
+
+    fn create<K: Key, T: Tuple>(
+        &self,
+        name: &str,
+        points: Option<Box<dyn PointIndex<K>>>,
+    ) -> Result<Table<K, T>> {
         let mut catalog = self
             .shared
             .catalog
@@ -199,6 +233,7 @@ impl Database {
             Arc::clone(&self.shared.core),
             catalog.next_id,
             name.into(),
+            points,
         );
         catalog.tables.insert(
             name.to_owned(),

@@ -100,7 +100,7 @@ impl Transaction {
     pub fn get<K, T: Tuple, Q>(&self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
     where
         K: Key + Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         self.read(table, key, |row| row.cloned())
     }
@@ -118,7 +118,7 @@ impl Transaction {
     ) -> Result<R>
     where
         K: Key + Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         self.check(table)?;
         let view = self.view();
@@ -157,7 +157,7 @@ impl Transaction {
     pub fn update<K, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q, row: T) -> Result<()>
     where
         K: Key + Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         self.modify_with(table, key, |old| {
             old.map(|_| Some(row)).ok_or(Error::NotFound)
@@ -174,7 +174,7 @@ impl Transaction {
     ) -> Result<()>
     where
         K: Key + Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         self.modify_with(table, key, |old| {
             let mut row = old.ok_or(Error::NotFound)?.clone();
@@ -187,7 +187,7 @@ impl Transaction {
     pub fn delete<K, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q) -> Result<()>
     where
         K: Key + Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         self.modify_with(table, key, |old| old.map(|_| None).ok_or(Error::NotFound))
     }
@@ -200,7 +200,7 @@ impl Transaction {
     ) -> Result<()>
     where
         K: Key + Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         let view = self.write_view(table)?;
         dispatch!(table, core => {

@@ -5,10 +5,12 @@ use crate::header::View;
 use crate::stats::TableStats;
 use crate::store::{Storage, VersionStore, WriteError};
 use crate::table::log::{TableLog, Write};
+use crate::table::points::PointIndex;
 use crate::table::Key;
 use crate::{Error, Result, Tuple};
 use crossbeam_epoch::{self as epoch, Guard};
-use crossbeam_skiplist::base::{Entry, SkipList};
+use crossbeam_skiplist::base::SkipList;
+use std::any::TypeId;
 use std::borrow::Borrow;
 use std::collections::VecDeque;
 use std::ops::Bound;
@@ -23,20 +25,86 @@ pub(crate) struct TableCore<K, T: Tuple, S: VersionStore<T>> {
     /// The database's transaction manager and garbage collector.
     pub(crate) core: Arc<Core>,
     index: SkipList<K, S::Record>,
+    /// The optional hash index for point lookups, kept in step with the
+    /// skiplist under invariant H1 (`points.rs`).
+    points: Option<Box<dyn PointIndex<K>>>,
     pub(crate) store: S,
 }
 
-/// An index entry, borrowed under a guard.
-type IndexEntry<'a, 'g, K, T, S> = Entry<'a, 'g, K, <S as VersionStore<T>>::Record>;
+/// `key` as a `&K`, when the caller's borrowed form is `K` itself: the hash
+/// index can only hash a `K` (a `Q` need not be `Hash`).
+#[inline]
+fn as_key<K: 'static, Q: ?Sized + 'static>(key: &Q) -> Option<&K> {
+    if TypeId::of::<Q>() == TypeId::of::<K>() {
+        // SAFETY: equal `TypeId`s mean `Q` is `K`, a sized type: the
+        // pointer has no metadata to drop and points at a live `K`,
+        // borrowed for as long as `key` is.
+        Some(unsafe { &*(key as *const Q).cast::<K>() })
+    } else {
+        None
+    }
+}
+
+/// A record's address, as the hash index keeps it.
+#[inline]
+fn address<R>(record: &R) -> usize {
+    record as *const R as usize
+}
 
 impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
-    pub(crate) fn new(core: Arc<Core>, id: u64, name: Arc<str>) -> Self {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        id: u64,
+        name: Arc<str>,
+        points: Option<Box<dyn PointIndex<K>>>,
+    ) -> Self {
         TableCore {
             id,
             name,
             core,
             index: SkipList::new(epoch::default_collector().clone()),
+            points,
             store: S::default(),
+        }
+    }
+
+    /// Whether the table has a hash index beside the skiplist.
+    pub(crate) fn hash_indexed(&self) -> bool {
+        self.points.is_some()
+    }
+
+    /// The record of `key`, with the key as the index holds it: through the
+    /// hash index when the table has one and `key` is a `K`, else through
+    /// the skiplist.
+    #[inline]
+    fn find<'a, Q>(&'a self, key: &'a Q, guard: &'a Guard) -> Option<(&'a K, &'a S::Record)>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized + 'static,
+    {
+        if let (Some(points), Some(k)) = (&self.points, as_key::<K, Q>(key)) {
+            let record = points.get(k)? as *const S::Record;
+            // SAFETY: the address came from a record in the skiplist (H1:
+            // it is in the hash map only while it is in the skiplist), and
+            // its node is handed to the epoch collector only after it left
+            // the hash map; `guard` was pinned before the lookup, so the
+            // node outlives `guard`.
+            return Some((k, unsafe { &*record }));
+        }
+        self.index.get(key, guard).map(|e| (e.key(), e.value()))
+    }
+
+    /// Removes the retired `record` of `key` from the hash index and the
+    /// skiplist, in that order, under the key's stripe lock (H1).
+    fn unlink(&self, key: &K, record: &S::Record, guard: &Guard) {
+        let _stripe = self.points.as_ref().map(|p| p.lock(key));
+        if let Some(points) = &self.points {
+            points.remove(key, address(record));
+        }
+        if let Some(entry) = self.index.get(key, guard) {
+            if std::ptr::eq(entry.value(), record) {
+                entry.remove();
+            }
         }
     }
 
@@ -49,17 +117,17 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     pub(crate) fn read<Q, R>(&self, view: View, key: &Q, f: impl FnOnce(Option<&T>) -> R) -> R
     where
         K: Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         let guard = epoch::pin();
-        match self.index.get(key, &guard) {
-            Some(entry) => {
+        match self.find(key, &guard) {
+            Some((key, record)) => {
                 let mut absent = false;
-                let r = self.store.read(entry.value(), view, &guard, |row| {
+                let r = self.store.read(record, view, &guard, |row| {
                     absent = row.is_none();
                     f(row)
                 });
-                self.after_read(&entry, absent, &guard);
+                self.after_read(key, record, absent, &guard);
                 r
             }
             None => f(None),
@@ -69,15 +137,15 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     /// Cooperative GC on the read path: O2N readers prune what they walked
     /// past; a reader that found no row retires a deleted record.
     #[inline]
-    fn after_read(&self, entry: &IndexEntry<'_, '_, K, T, S>, absent: bool, guard: &Guard) {
+    fn after_read(&self, key: &K, record: &S::Record, absent: bool, guard: &Guard) {
         if self.core.gc.cooperative() && (S::PRUNE_ON_READ || absent) {
             let w = self.core.manager.cached_watermark();
             let reclaimed = if S::PRUNE_ON_READ {
-                self.store.prune(entry.value(), w, guard)
+                self.store.prune(record, w, guard)
             } else {
                 0
             };
-            let retired = absent && self.retire(entry, w, guard);
+            let retired = absent && self.retire(key, record, w, guard);
             self.core.gc.count(reclaimed, usize::from(retired));
         }
     }
@@ -92,9 +160,9 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     }
 
     /// G2: retires the record and removes it from the index.
-    fn retire(&self, entry: &IndexEntry<'_, '_, K, T, S>, watermark: u64, guard: &Guard) -> bool {
-        if self.store.retire(entry.value(), watermark, guard) {
-            entry.remove();
+    fn retire(&self, key: &K, record: &S::Record, watermark: u64, guard: &Guard) -> bool {
+        if self.store.retire(record, watermark, guard) {
+            self.unlink(key, record, guard);
             true
         } else {
             false
@@ -111,15 +179,14 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     ) -> Result<Write<K, T, S>>
     where
         K: Borrow<Q>,
-        Q: Ord + ?Sized,
+        Q: Ord + ?Sized + 'static,
     {
         let guard = epoch::pin();
-        let entry = self.index.get(key, &guard).ok_or(Error::NotFound)?;
-        let record = entry.value();
+        let (key, record) = self.find(key, &guard).ok_or(Error::NotFound)?;
         match self.store.write(record, view, &guard, op) {
             Ok(pending) => {
                 self.after_write(record, &guard);
-                Ok(Write::new(record, pending, self.keep_key(entry.key())))
+                Ok(Write::new(record, pending, self.keep_key(key)))
             }
             Err(WriteError::Error(e)) => Err(e),
             // A retired record's row is deleted for every snapshot in use.
@@ -133,26 +200,32 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         let guard = epoch::pin();
         let mut row = Some(row);
         loop {
-            let entry = match self.index.get(&key, &guard) {
-                Some(entry) => entry,
+            let (found_key, record) = match self.find(&key, &guard) {
+                Some(found) => found,
                 None => {
                     // Insert the record once (I1); a rival inserter of the
-                    // same key gets the same record.
+                    // same key gets the same record. Under the stripe lock
+                    // of a hash-indexed table, so that the hash index
+                    // learns of it before anyone can remove it (H1).
+                    let stripe = self.points.as_ref().map(|p| p.lock(&key));
                     let fresh =
                         self.index
                             .get_or_insert_with(key.clone(), S::Record::default, &guard);
+                    if let Some(points) = &self.points {
+                        points.insert(&key, address(fresh.value()));
+                    }
+                    drop(stripe);
                     // Borrow the entry under our guard instead of holding a
                     // reference count: `get` finds it unless it was removed
                     // already, and then we start over.
                     let found = self.index.get(fresh.key(), &guard);
                     fresh.release(&guard);
                     match found {
-                        Some(entry) => entry,
+                        Some(entry) => (entry.key(), entry.value()),
                         None => continue,
                     }
                 }
             };
-            let record = entry.value();
             let op = |old: Option<&T>| match old {
                 Some(_) => Err(Error::DuplicateKey),
                 None => Ok(row.take()),
@@ -160,14 +233,14 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             match self.store.write(record, view, &guard, op) {
                 Ok(pending) => {
                     self.after_write(record, &guard);
-                    return Ok(Write::new(record, pending, self.keep_key(entry.key())));
+                    return Ok(Write::new(record, pending, self.keep_key(found_key)));
                 }
                 Err(WriteError::Error(e)) => return Err(e),
                 Err(WriteError::Retired(data)) => {
                     // G2: the record is leaving the index (its row is
                     // deleted for every snapshot in use). Help it out and
                     // insert into a fresh record.
-                    entry.remove();
+                    self.unlink(found_key, record, &guard);
                     row = data;
                     crate::sync::spin_hint();
                 }
@@ -206,7 +279,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
                 return None;
             }
             let row = self.store.read(entry.value(), view, &guard, |r| r.cloned());
-            self.after_read(&entry, row.is_none(), &guard);
+            self.after_read(key, entry.value(), row.is_none(), &guard);
             if let Some(row) = row {
                 out.push_back((key.clone(), row));
             }
@@ -225,7 +298,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         let guard = epoch::pin();
         if let Some(entry) = self.index.get(key, &guard) {
             let reclaimed = self.store.prune(entry.value(), watermark, &guard);
-            let retired = self.retire(&entry, watermark, &guard);
+            let retired = self.retire(entry.key(), entry.value(), watermark, &guard);
             self.core.gc.count(reclaimed, usize::from(retired));
         }
     }
@@ -244,7 +317,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             let (mut reclaimed, mut retired, mut n) = (0, 0, 0);
             while let Some(entry) = cur {
                 reclaimed += self.store.prune(entry.value(), watermark, &guard);
-                retired += usize::from(self.retire(&entry, watermark, &guard));
+                retired += usize::from(self.retire(entry.key(), entry.value(), watermark, &guard));
                 n += 1;
                 if n == BATCH {
                     from = Some(entry.key().clone());

@@ -14,9 +14,11 @@ use std::sync::Arc;
 
 mod core;
 mod log;
+mod points;
 
 pub(crate) use self::core::TableCore;
 pub(crate) use self::log::{TableLog, Write, WriteLog};
+pub(crate) use self::points::{HashPoints, PointIndex};
 
 /// The bounds a key type must meet.
 pub trait Key: Ord + Clone + Send + Sync + 'static {}
@@ -55,14 +57,30 @@ macro_rules! dispatch {
 pub(crate) use dispatch;
 
 impl<K: Key, T: Tuple> Table<K, T> {
-    pub(crate) fn new(storage: Storage, core: Arc<Core>, id: u64, name: Arc<str>) -> Self {
+    pub(crate) fn new(
+        storage: Storage,
+        core: Arc<Core>,
+        id: u64,
+        name: Arc<str>,
+        points: Option<Box<dyn PointIndex<K>>>,
+    ) -> Self {
+        let c = (core, id, name, points);
         let inner = match storage {
-            Storage::AppendOnlyO2N => TableRef::O2N(Arc::new(TableCore::new(core, id, name))),
-            Storage::AppendOnlyN2O => TableRef::N2O(Arc::new(TableCore::new(core, id, name))),
-            Storage::TimeTravel => TableRef::TimeTravel(Arc::new(TableCore::new(core, id, name))),
-            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(core, id, name))),
+            Storage::AppendOnlyO2N => TableRef::O2N(Arc::new(TableCore::new(c.0, c.1, c.2, c.3))),
+            Storage::AppendOnlyN2O => TableRef::N2O(Arc::new(TableCore::new(c.0, c.1, c.2, c.3))),
+            Storage::TimeTravel => {
+                TableRef::TimeTravel(Arc::new(TableCore::new(c.0, c.1, c.2, c.3)))
+            }
+            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(c.0, c.1, c.2, c.3))),
         };
         Table { inner }
+    }
+
+    /// Whether point reads and writes of this table go through a hash index
+    /// (tables made by
+    /// [`Database::create_hash_table`](crate::Database::create_hash_table)).
+    pub fn hash_indexed(&self) -> bool {
+        dispatch!(self, core => core.hash_indexed())
     }
 
     /// The table's name.

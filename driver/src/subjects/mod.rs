@@ -1,8 +1,10 @@
 //! Every subject the driver knows, by name.
 //!
 //! Names are what `--subjects` takes and what the results print. A
-//! multiverse subject is `mv-<store>` under the default GC policy, or
-//! `mv-<store>/<policy>` under another one (`mv-delta/cooperative`).
+//! multiverse subject is `mv-<store>` (skiplist index) or `mv-<store>+hash`
+//! (a hash index for point operations beside the skiplist) under the default
+//! GC policy, with `/<policy>` appended for another one
+//! (`mv-delta+hash/cooperative`).
 
 mod multiverse;
 
@@ -35,17 +37,20 @@ impl Entry {
     }
 }
 
-/// The name of multiverse with `storage` under `gc`.
-pub fn multiverse_name(storage: Storage, gc: GcPolicy) -> String {
+/// The name of multiverse with `storage` under `gc`, with a hash index if
+/// `hash`.
+pub fn multiverse_name(storage: Storage, gc: GcPolicy, hash: bool) -> String {
+    let index = if hash { "+hash" } else { "" };
     if gc == GcPolicy::default() {
-        format!("mv-{}", storage.name())
+        format!("mv-{}{index}", storage.name())
     } else {
-        format!("mv-{}/{}", storage.name(), gc.name())
+        format!("mv-{}{index}/{}", storage.name(), gc.name())
     }
 }
 
-/// Every subject: each multiverse store under each GC policy (the default
-/// policy first), then the peers, then the ceilings.
+/// Every subject: each multiverse store, without and with the hash index,
+/// under each GC policy (the default policy first), then the peers, then
+/// the ceilings.
 pub fn all() -> Vec<Entry> {
     let mut all = Vec::new();
     let mut policies = vec![GcPolicy::default()];
@@ -55,19 +60,22 @@ pub fn all() -> Vec<Entry> {
             .filter(|&p| p != GcPolicy::default()),
     );
     for gc in policies {
-        for storage in Storage::ALL {
-            all.push(Entry::new(
-                multiverse_name(storage, gc),
-                Kind::Engine,
-                move || Multiverse::new(storage, gc),
-            ));
+        for hash in [false, true] {
+            for storage in Storage::ALL {
+                all.push(Entry::new(
+                    multiverse_name(storage, gc, hash),
+                    Kind::Engine,
+                    move || Multiverse::new(storage, gc, hash),
+                ));
+            }
         }
     }
     all
 }
 
-/// The subjects of the default experiment: every store under the default GC
-/// policy, every peer mode and both ceilings.
+/// The subjects of the default experiment: every store, without and with
+/// the hash index, under the default GC policy, every peer mode and both
+/// ceilings.
 pub fn default_names() -> Vec<String> {
     all()
         .into_iter()

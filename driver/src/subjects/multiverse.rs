@@ -1,4 +1,6 @@
-//! multiverse: one version store under one GC policy.
+//! multiverse: one version store under one GC policy, with the skiplist
+//! index alone or with a hash index for point operations beside it
+//! (`Database::create_hash_table`).
 
 use crate::subject::{bump, checksum, initial_row, Conflict, Key, Op, Subject};
 use multiverse::{Database, Error, GcPolicy, Storage, Table};
@@ -13,10 +15,16 @@ pub struct Multiverse {
 }
 
 impl Multiverse {
-    /// A fresh database with `storage` and `gc`.
-    pub fn new(storage: Storage, gc: GcPolicy) -> Self {
+    /// A fresh database with `storage` and `gc`; its table has a hash index
+    /// if `hash`.
+    pub fn new(storage: Storage, gc: GcPolicy, hash: bool) -> Self {
         let db = Database::builder().storage(storage).gc(gc).build();
-        let table = db.create_table("usertable").expect("a fresh database");
+        let table = if hash {
+            db.create_hash_table("usertable")
+        } else {
+            db.create_table("usertable")
+        }
+        .expect("a fresh database");
         Multiverse { db, table }
     }
 }
