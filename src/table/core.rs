@@ -296,9 +296,9 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     /// transaction-level GC.
     pub(crate) fn collect_key(&self, key: &K, watermark: u64) {
         let guard = epoch::pin();
-        if let Some(entry) = self.index.get(key, &guard) {
-            let reclaimed = self.store.prune(entry.value(), watermark, &guard);
-            let retired = self.retire(entry.key(), entry.value(), watermark, &guard);
+        if let Some((key, record)) = self.find(key, &guard) {
+            let reclaimed = self.store.prune(record, watermark, &guard);
+            let retired = self.retire(key, record, watermark, &guard);
             self.core.gc.count(reclaimed, usize::from(retired));
         }
     }
