@@ -75,10 +75,11 @@ fn chains_stay_short_without_readers() {
             "{storage}/{policy}"
         );
         if policy != GcPolicy::Off {
-            assert!(
-                db.stats().gc.reclaimed_versions >= 990,
-                "{storage}/{policy}"
-            );
+            // The vacuum thread counts what a batch reclaimed after the
+            // batch: the chain can be short before the count is in.
+            eventually(&format!("{storage}/{policy} counted"), || {
+                db.stats().gc.reclaimed_versions >= 990
+            });
         }
     });
 }
