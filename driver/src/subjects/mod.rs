@@ -7,8 +7,12 @@
 //! (`mv-delta+hash/cooperative`).
 
 mod multiverse;
+mod skipdb;
+mod surrealmx;
 
 pub use self::multiverse::Multiverse;
+pub use self::skipdb::{Skipdb, SkipdbOptimistic, SkipdbSerializable};
+pub use self::surrealmx::{Isolation, Surrealmx};
 
 use crate::subject::{Kind, Subject};
 use ::multiverse::{GcPolicy, Storage};
@@ -70,6 +74,22 @@ pub fn all() -> Vec<Entry> {
             }
         }
     }
+    all.push(Entry::new("surrealmx-si", Kind::Peer, || {
+        Surrealmx::new(Isolation::Snapshot)
+    }));
+    all.push(Entry::new("surrealmx-ssi", Kind::Peer, || {
+        Surrealmx::new(Isolation::Serializable)
+    }));
+    all.push(Entry::new(
+        "skipdb-optimistic",
+        Kind::Peer,
+        SkipdbOptimistic::new,
+    ));
+    all.push(Entry::new(
+        "skipdb-serializable",
+        Kind::Peer,
+        SkipdbSerializable::new,
+    ));
     all
 }
 

@@ -1,0 +1,199 @@
+//! skipdb: optimistic MVCC over a crossbeam skip list, with badger's
+//! transaction manager (the `txn` crate), in its two databases.
+//!
+//! * `skipdb-optimistic` is an `OptimisticDb` with its `write` transactions:
+//!   the keys a transaction reads are kept as hashes, and commit fails if a
+//!   transaction that committed after this one began wrote one of them.
+//! * `skipdb-serializable` is a `SerializableDb` with its `serializable_write`
+//!   transactions: the same check over the keys themselves (a `BTreeSet`),
+//!   plus the ranges a transaction iterates, which catches the write skews
+//!   through predicates that `OptimisticDb` misses. This driver's write
+//!   transactions read points only, so both detect exactly the same
+//!   conflicts here and differ only in the cost of tracking them.
+//!
+//! A transaction whose operations are all reads, and `scan_all`, run in the
+//! database's read transaction (`read`), which tracks nothing and never
+//! conflicts.
+//!
+//! Conflicts show up only at commit: writes are buffered in the transaction,
+//! so nothing waits for a lock held by another transaction and nothing
+//! deadlocks. The adapter rolls the loser back and drops it. skipdb does not
+//! export its error types (they live in the `txn` crate), so the adapter
+//! recognises a conflict by its `Debug` form, `Transaction(Conflict)`, which
+//! the pinned versions fix.
+//!
+//! What makes the comparison uneven:
+//!
+//! * Rows are stored as `Vec<u64>` directly, no serialisation (like
+//!   multiverse; unlike surrealmx or redb). An update clones the row it reads,
+//!   bumps the copy and inserts it.
+//! * Every transaction, read-only ones included, takes the oracle's one mutex
+//!   to get its read timestamp and sends a mark to a background watermark
+//!   thread (a bounded channel) when it begins and again when it ends;
+//!   commit takes a second global mutex and checks the transaction against
+//!   every transaction committed since the oldest one still running began.
+//!   Each database runs two such watermark threads.
+//! * skipdb never reclaims old versions by itself: `compact` has to be
+//!   called, and walks every key. The adapter calls it on the committing
+//!   thread each time as many updates as there are rows have committed, so
+//!   that the version chains stay short and memory bounded; that thread's
+//!   transaction pays the whole walk.
+
+use crate::subject::{bump, checksum, initial_row, Conflict, Key, Op, Subject};
+use skipdb::{optimistic::OptimisticDb, serializable::SerializableDb};
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Rows inserted per loading transaction.
+const LOAD_BATCH: u64 = 10_000;
+
+/// A row, stored as it is.
+type Row = Vec<u64>;
+
+/// `skipdb-optimistic`.
+pub type SkipdbOptimistic = Skipdb<OptimisticDb<Key, Row>>;
+
+/// `skipdb-serializable`.
+pub type SkipdbSerializable = Skipdb<SerializableDb<Key, Row>>;
+
+/// A skipdb database `u64 -> Vec<u64>` and when to compact it.
+pub struct Skipdb<D> {
+    db: D,
+    /// Updates committed so far.
+    updates: AtomicU64,
+    /// Compact each time this many more updates have committed: the number of
+    /// rows loaded.
+    every: AtomicU64,
+}
+
+impl<D: Default> Skipdb<D> {
+    /// A fresh, empty database.
+    pub fn new() -> Self {
+        Skipdb {
+            db: D::default(),
+            updates: AtomicU64::new(0),
+            every: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl<D: Default> Default for Skipdb<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D> Skipdb<D> {
+    /// Counts `updates` more committed updates, and runs `compact` if they
+    /// complete another round of `every`.
+    fn committed(&self, updates: u64, compact: impl FnOnce()) {
+        let every = self.every.load(Relaxed);
+        let before = self.updates.fetch_add(updates, Relaxed);
+        if before / every != (before + updates) / every {
+            compact();
+        }
+    }
+}
+
+/// The error of a failed commit: a conflict, or a bug.
+#[cold]
+fn conflict(e: &dyn Debug) -> Conflict {
+    let e = format!("{e:?}");
+    if e == "Transaction(Conflict)" {
+        Conflict
+    } else {
+        panic!("skipdb: unexpected error {e}")
+    }
+}
+
+/// A key that was never loaded is a bug in the driver.
+#[cold]
+fn missing(k: Key) -> ! {
+    panic!("skipdb: key {k} was never loaded")
+}
+
+/// Implements [`Subject`] for [`Skipdb`] over one of skipdb's databases. The
+/// two share every method name but the one that begins a write transaction,
+/// and no trait: their transaction types name the `txn` crate's conflict
+/// managers, which skipdb does not export.
+macro_rules! subject {
+    ($db:ty, $begin:ident) => {
+        impl Subject for Skipdb<$db> {
+            fn load(&self, keys: u64, attrs: usize) -> Result<(), String> {
+                let mut start = 0;
+                while start < keys {
+                    let mut tx = self.db.$begin();
+                    for k in start..keys.min(start + LOAD_BATCH) {
+                        tx.insert(k, initial_row(k, attrs))
+                            .map_err(|e| format!("insert {k}: {e}"))?;
+                    }
+                    tx.commit().map_err(|e| format!("commit: {e}"))?;
+                    start += LOAD_BATCH;
+                }
+                self.every.store(keys.max(1), Relaxed);
+                Ok(())
+            }
+
+            fn execute(&self, ops: &[Op], modified: usize, sink: &mut u64) -> Result<(), Conflict> {
+                if ops.iter().all(|op| matches!(op, Op::Read(_))) {
+                    let tx = self.db.read();
+                    for op in ops {
+                        let &Op::Read(k) = op else { unreachable!() };
+                        *sink ^= checksum(&tx.get(&k).unwrap_or_else(|| missing(k)).value());
+                    }
+                    return Ok(());
+                }
+                let mut tx = self.db.$begin();
+                let mut updates = 0;
+                for op in ops {
+                    let (k, update) = match *op {
+                        Op::Read(k) => (k, false),
+                        Op::Update(k) => (k, true),
+                    };
+                    let mut row = {
+                        let got = tx
+                            .get(&k)
+                            .unwrap_or_else(|e| panic!("skipdb: get {k}: {e}"));
+                        let row = got.unwrap_or_else(|| missing(k));
+                        *sink ^= checksum(&row.value());
+                        if !update {
+                            continue;
+                        }
+                        // Bound first: the temporary `ValueRef` borrows `row`.
+                        let copy = Row::clone(&row.value());
+                        copy
+                    };
+                    bump(&mut row, modified);
+                    tx.insert(k, row)
+                        .unwrap_or_else(|e| panic!("skipdb: insert {k}: {e}"));
+                    updates += 1;
+                }
+                match tx.commit() {
+                    Ok(()) => {
+                        self.committed(updates, || self.db.compact());
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let lost = conflict(&e);
+                        tx.rollback()
+                            .unwrap_or_else(|e| panic!("skipdb: rollback: {e}"));
+                        Err(lost)
+                    }
+                }
+            }
+
+            fn scan_all(&self, sink: &mut u64) -> u64 {
+                let tx = self.db.read();
+                let mut rows = 0;
+                for ent in tx.iter() {
+                    *sink ^= checksum(&ent.value());
+                    rows += 1;
+                }
+                rows
+            }
+        }
+    };
+}
+
+subject!(OptimisticDb<Key, Row>, write);
+subject!(SerializableDb<Key, Row>, serializable_write);
