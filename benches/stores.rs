@@ -1,0 +1,236 @@
+//! Micro-benchmarks of the four version stores, side by side.
+//!
+//! ```text
+//! cargo bench --bench stores [-- FILTER]
+//! ```
+//!
+//! Every group runs each store of [`Storage::ALL`] through the same code
+//! ([`each_store`]) on a table `u64 -> [i64; 10]`; criterion names a result
+//! `group/store`. The medians of the committed run are in `results/micro.md`.
+//!
+//! | group | one iteration |
+//! | --- | --- |
+//! | `point_read_new/chain_L` | a zero-copy `read` of a random key's newest version, L versions per chain |
+//! | `point_read_old/chain_L` | the same read by the old snapshot: each chain's oldest version |
+//! | `update` | a transaction that modifies one attribute of a random key and commits |
+//! | `insert` | a transaction that inserts one fresh key and commits |
+//! | `scan_1000` | a transaction that scans 1,000 consecutive rows from a random start |
+//!
+//! **Point reads.** [`READ_KEYS`] rows; the old snapshot is taken after the
+//! load, then L - 1 rounds update every row once (one transaction per row),
+//! then the new snapshot is taken. Both snapshots live for the whole
+//! benchmark and only the `read` is timed, not `begin`. The database runs
+//! with `GcPolicy::Off`: the old snapshot pins the watermark, so no policy
+//! could prune the chains anyway, and `Off` keeps any GC bookkeeping out of
+//! the timed loop.
+//!
+//! **Writes and scans** run the default policy (transaction-level) on
+//! [`ROWS`] rows, one transaction per iteration (`begin` included), with no
+//! reader held open: chains stay short, the steady state of a write-heavy
+//! table. `insert` takes its keys from a counter above the loaded rows, so the
+//! table grows by one row per iteration (to a few million rows by the end of
+//! a store's run, dropped before the next store): later samples insert into a
+//! slightly deeper skiplist.
+//!
+//! Keys come from a xorshift generator (a nanosecond or so, inside the
+//! timed loop, the same sequence every run). The run times set at the end of
+//! this file keep a full run near two minutes; the machine that made
+//! `results/micro.md` has 2 cores and is noisy, so compare stores within one
+//! run only.
+
+use criterion::{criterion_group, criterion_main, Bencher, BenchmarkId, Criterion};
+use multiverse::{Database, GcPolicy, Storage, Table, Transaction};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// The row: ten attributes, as in `examples/storage_costs.rs`.
+type Row = [i64; 10];
+
+/// Rows of the point-read tables: 1,000 chains of up to 100 versions.
+const READ_KEYS: u64 = 1_000;
+/// Rows of the update, insert and scan tables.
+const ROWS: u64 = 100_000;
+/// Rows per scan.
+const SCAN_LEN: u64 = 1_000;
+
+/// Runs `routine` on every store of [`Storage::ALL`] in one group, each on
+/// its own state from `setup`. The state is built only if criterion's filter
+/// selects the store, and dropped before the next store is set up.
+fn each_store<S>(
+    c: &mut Criterion,
+    group: &str,
+    setup: impl Fn(Storage) -> S,
+    mut routine: impl FnMut(&mut Bencher, &mut S),
+) {
+    let mut g = c.benchmark_group(group);
+    for storage in Storage::ALL {
+        let mut state = None;
+        g.bench_function(BenchmarkId::from_parameter(storage), |b| {
+            routine(b, state.get_or_insert_with(|| setup(storage)))
+        });
+    }
+    g.finish();
+}
+
+/// A xorshift64 generator of keys in `0..n`.
+struct Keys {
+    state: u64,
+    n: u64,
+}
+
+impl Keys {
+    fn new(n: u64) -> Self {
+        Keys {
+            state: 0x9E37_79B9_7F4A_7C15,
+            n,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state % self.n
+    }
+}
+
+/// A database of `rows` rows `k -> [k; 10]`, loaded in one transaction.
+fn load(storage: Storage, gc: GcPolicy, rows: u64) -> (Database, Table<u64, Row>) {
+    let db = Database::builder().storage(storage).gc(gc).build();
+    let t = db.create_table("t").unwrap();
+    let mut tx = db.begin();
+    for k in 0..rows {
+        tx.insert(&t, k, [k as i64; 10]).unwrap();
+    }
+    tx.commit().unwrap();
+    (db, t)
+}
+
+/// [`READ_KEYS`] rows whose chains hold `len` versions each, and a snapshot
+/// of the oldest and of the newest.
+struct Chains {
+    t: Table<u64, Row>,
+    old: Transaction,
+    new: Transaction,
+    keys: Keys,
+}
+
+impl Chains {
+    fn build(storage: Storage, len: usize) -> Self {
+        let (db, t) = load(storage, GcPolicy::Off, READ_KEYS);
+        let old = db.begin();
+        for _ in 1..len {
+            for key in 0..READ_KEYS {
+                let mut tx = db.begin();
+                tx.modify(&t, &key, |r| r[0] += 1).unwrap();
+                tx.commit().unwrap();
+            }
+        }
+        let new = db.begin();
+        let first = |tx: &Transaction| tx.read(&t, &7, |r| r.map(|r| r[0])).unwrap();
+        assert_eq!(first(&old), Some(7));
+        assert_eq!(first(&new), Some(7 + len as i64 - 1));
+        Chains {
+            t,
+            old,
+            new,
+            keys: Keys::new(READ_KEYS),
+        }
+    }
+}
+
+fn point_reads(c: &mut Criterion) {
+    for len in [1, 10, 100] {
+        for (name, old) in [("point_read_new", false), ("point_read_old", true)] {
+            let group = format!("{name}/chain_{len}");
+            each_store(
+                c,
+                &group,
+                |storage| Chains::build(storage, len),
+                |b, ch| {
+                    let tx = if old { &ch.old } else { &ch.new };
+                    b.iter(|| {
+                        tx.read(&ch.t, &ch.keys.next(), |row| {
+                            black_box(row);
+                        })
+                        .unwrap()
+                    })
+                },
+            );
+        }
+    }
+}
+
+/// Runs one transaction per iteration on every store, each on [`ROWS`]
+/// loaded rows with the default GC policy: `begin`, `body`, `commit`, all
+/// timed. `state` makes the per-store state `body` needs (keys, a counter).
+fn each_store_txn<X>(
+    c: &mut Criterion,
+    group: &str,
+    state: impl Fn() -> X,
+    mut body: impl FnMut(&mut Transaction, &Table<u64, Row>, &mut X),
+) {
+    each_store(
+        c,
+        group,
+        |storage| {
+            let (db, t) = load(storage, GcPolicy::default(), ROWS);
+            (db, t, state())
+        },
+        |b, (db, t, x)| {
+            b.iter(|| {
+                let mut tx = db.begin();
+                body(&mut tx, t, x);
+                black_box(tx.commit().unwrap())
+            })
+        },
+    );
+}
+
+fn update(c: &mut Criterion) {
+    each_store_txn(
+        c,
+        "update",
+        || Keys::new(ROWS),
+        |tx, t, keys| tx.modify(t, &keys.next(), |r| r[0] += 1).unwrap(),
+    );
+}
+
+fn insert(c: &mut Criterion) {
+    each_store_txn(
+        c,
+        "insert",
+        || ROWS,
+        |tx, t, next| {
+            tx.insert(t, *next, [*next as i64; 10]).unwrap();
+            *next += 1;
+        },
+    );
+}
+
+fn scan(c: &mut Criterion) {
+    each_store_txn(
+        c,
+        "scan_1000",
+        || Keys::new(ROWS - SCAN_LEN + 1),
+        |tx, t, starts| {
+            let start = starts.next();
+            let mut rows = 0;
+            for row in tx.scan(t, start..start + SCAN_LEN).unwrap() {
+                black_box(row);
+                rows += 1;
+            }
+            debug_assert_eq!(rows, SCAN_LEN);
+        },
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50);
+    targets = point_reads, update, insert, scan
+}
+criterion_main!(benches);
