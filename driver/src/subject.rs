@@ -88,7 +88,13 @@ pub fn initial_row(key: Key, attrs: usize) -> Vec<u64> {
 /// Folds every attribute of a row into one word.
 #[inline]
 pub fn checksum(row: &[u64]) -> u64 {
-    row.iter().fold(0u64, |acc, &a| acc.rotate_left(5) ^ a)
+    checksum_iter(row.iter().copied())
+}
+
+/// [`checksum`] of attributes however they are stored.
+#[inline]
+pub fn checksum_iter(attributes: impl Iterator<Item = u64>) -> u64 {
+    attributes.fold(0u64, |acc, a| acc.rotate_left(5) ^ a)
 }
 
 /// The update every subject applies: adds one to the first `modified`
@@ -116,7 +122,7 @@ fn attributes(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
 /// [`checksum`] of a row stored as bytes.
 #[inline]
 pub fn checksum_bytes(bytes: &[u8]) -> u64 {
-    attributes(bytes).fold(0u64, |acc, a| acc.rotate_left(5) ^ a)
+    checksum_iter(attributes(bytes))
 }
 
 /// [`bump`] of a row stored as bytes.

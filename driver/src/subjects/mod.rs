@@ -6,11 +6,15 @@
 //! GC policy, with `/<policy>` appended for another one
 //! (`mv-delta+hash/cooperative`).
 
+mod concread;
 mod multiverse;
+mod raw;
 mod skipdb;
 mod surrealmx;
 
+pub use self::concread::Concread;
 pub use self::multiverse::Multiverse;
+pub use self::raw::{Dashmap, Skipmap};
 pub use self::skipdb::{Skipdb, SkipdbOptimistic, SkipdbSerializable};
 pub use self::surrealmx::{Isolation, Surrealmx};
 
@@ -90,6 +94,9 @@ pub fn all() -> Vec<Entry> {
         Kind::Peer,
         SkipdbSerializable::new,
     ));
+    all.push(Entry::new("concread", Kind::Peer, Concread::default));
+    all.push(Entry::new("skipmap", Kind::Ceiling, Skipmap::default));
+    all.push(Entry::new("dashmap", Kind::Ceiling, Dashmap::default));
     all
 }
 
