@@ -9,12 +9,14 @@
 mod concread;
 mod multiverse;
 mod raw;
+mod redb;
 mod skipdb;
 mod surrealmx;
 
 pub use self::concread::Concread;
 pub use self::multiverse::Multiverse;
 pub use self::raw::{Dashmap, Skipmap};
+pub use self::redb::Redb;
 pub use self::skipdb::{Skipdb, SkipdbOptimistic, SkipdbSerializable};
 pub use self::surrealmx::{Isolation, Surrealmx};
 
@@ -95,6 +97,7 @@ pub fn all() -> Vec<Entry> {
         SkipdbSerializable::new,
     ));
     all.push(Entry::new("concread", Kind::Peer, Concread::default));
+    all.push(Entry::new("redb", Kind::Peer, Redb::default));
     all.push(Entry::new("skipmap", Kind::Ceiling, Skipmap::default));
     all.push(Entry::new("dashmap", Kind::Ceiling, Dashmap::default));
     all
