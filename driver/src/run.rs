@@ -200,6 +200,21 @@ fn scan(subject: &dyn Subject, keys: u64, phase: &AtomicU8) -> Counts {
     counts
 }
 
+/// The heap once it stops changing (for at most two seconds): a subject
+/// dropped just before may still be freeing memory on threads of its own.
+fn settled_heap() -> usize {
+    let mut last = alloc::allocated();
+    for _ in 0..40 {
+        thread::sleep(Duration::from_millis(50));
+        let now = alloc::allocated();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
 /// A subject built and loaded, with the heap it holds.
 pub struct Loaded<'a> {
     /// Its entry in the registry.
@@ -215,7 +230,7 @@ pub struct Loaded<'a> {
 impl<'a> Loaded<'a> {
     /// Builds and loads `entry`'s subject.
     pub fn new(entry: &'a Entry, config: &Config) -> Result<Loaded<'a>, String> {
-        let baseline = alloc::allocated();
+        let baseline = settled_heap();
         let subject = (entry.make)();
         subject
             .load(config.keys, config.attrs)
