@@ -184,15 +184,20 @@ pub fn csv(results: &[Measurement], config: &Config) -> String {
     out
 }
 
-/// The subjects in sweep order.
-fn subjects(results: &[Measurement]) -> Vec<&str> {
-    let mut names: Vec<&str> = Vec::new();
-    for m in results {
-        if !names.contains(&m.subject.as_str()) {
-            names.push(&m.subject);
+/// The distinct values of `items`, in order of first appearance.
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
         }
     }
-    names
+    seen
+}
+
+/// The subjects in sweep order.
+fn subjects(results: &[Measurement]) -> Vec<&str> {
+    distinct(results.iter().map(|m| m.subject.as_str()))
 }
 
 /// A plotting error as a string.
@@ -203,15 +208,7 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> String {
 /// Throughput against threads, one panel per workload, one line per
 /// subject.
 pub fn plot_throughput(results: &[Measurement], path: &Path) -> Result<(), String> {
-    let workloads: Vec<&str> = {
-        let mut w: Vec<&str> = Vec::new();
-        for (name, _, _) in groups(results) {
-            if !w.contains(&name) {
-                w.push(name);
-            }
-        }
-        w
-    };
+    let workloads = distinct(groups(results).into_iter().map(|(name, _, _)| name));
     let names = subjects(results);
     let max_threads = results.iter().map(|m| m.threads).max().unwrap_or(1);
     let cols = 3;

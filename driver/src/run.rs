@@ -129,6 +129,25 @@ fn backoff(retry: u64, rng: &mut Rng) {
     }
 }
 
+/// Calls `step` until the phase is `DONE`, telling it whether what it does
+/// counts (the phase was `MEASURE` when the step began); `step` folds what
+/// it reads into the sink, which is kept from being optimised away.
+fn until_done(phase: &AtomicU8, mut step: impl FnMut(&mut Counts, &mut u64, bool)) -> Counts {
+    let mut counts = Counts::default();
+    let mut sink = 0u64;
+    loop {
+        // Relaxed: the phase only tells the worker when to count and when to
+        // stop; the counts travel back through `join`.
+        let now = phase.load(Ordering::Relaxed);
+        if now == DONE {
+            break;
+        }
+        step(&mut counts, &mut sink, now == MEASURE);
+    }
+    black_box(sink);
+    counts
+}
+
 /// Runs `workload`'s transactions until the phase is `DONE`.
 fn work(
     subject: &dyn Subject,
@@ -140,19 +159,11 @@ fn work(
 ) -> Counts {
     let mut rng = Rng::new(seed);
     let mut ops: Vec<Op> = Vec::with_capacity(workload.ops);
-    let mut counts = Counts::default();
-    let mut sink = 0u64;
-    loop {
-        // Relaxed: the phase only tells the worker when to count and when to
-        // stop; the counts travel back through `join`.
-        let now = phase.load(Ordering::Relaxed);
-        if now == DONE {
-            break;
-        }
+    until_done(phase, |counts, sink, measuring| {
         workload.next(keys, &mut rng, &mut ops);
         let (mut aborts, mut retries, mut committed) = (0, 0, false);
         loop {
-            match subject.execute(&ops, config.modified, &mut sink) {
+            match subject.execute(&ops, config.modified, sink) {
                 Ok(()) => {
                     committed = true;
                     break;
@@ -167,37 +178,26 @@ fn work(
                 }
             }
         }
-        if now == MEASURE {
+        if measuring {
             counts.commits += committed as u64;
             counts.failed += !committed as u64;
             counts.aborts += aborts;
             counts.retries += retries;
         }
-    }
-    black_box(sink);
-    counts
+    })
 }
 
 /// Scans the whole table until the phase is `DONE`, timing each scan that
 /// started during the measurement.
 fn scan(subject: &dyn Subject, keys: u64, phase: &AtomicU8) -> Counts {
-    let mut counts = Counts::default();
-    let mut sink = 0u64;
-    loop {
-        // Relaxed: as in `work`.
-        let now = phase.load(Ordering::Relaxed);
-        if now == DONE {
-            break;
-        }
+    until_done(phase, |counts, sink, measuring| {
         let start = Instant::now();
-        let rows = subject.scan_all(&mut sink);
+        let rows = subject.scan_all(sink);
         assert_eq!(rows, keys, "a full scan must see every row");
-        if now == MEASURE {
+        if measuring {
             counts.scans.push(start.elapsed());
         }
-    }
-    black_box(sink);
-    counts
+    })
 }
 
 /// The heap once it stops changing (for at most two seconds): a subject

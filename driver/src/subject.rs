@@ -106,6 +106,15 @@ pub fn bump(row: &mut [u64], modified: usize) {
     }
 }
 
+/// Folds the checksums of a scan's rows into `sink`; returns how many rows
+/// there were. Every subject's `scan_all` ends here.
+pub fn fold_rows(checksums: impl Iterator<Item = u64>, sink: &mut u64) -> u64 {
+    checksums.fold(0, |rows, c| {
+        *sink ^= c;
+        rows + 1
+    })
+}
+
 /// A row as little-endian bytes, for subjects that store bytes.
 pub fn encode(row: &[u64]) -> Vec<u8> {
     row.iter().flat_map(|a| a.to_le_bytes()).collect()

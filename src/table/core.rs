@@ -82,14 +82,16 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         K: Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        if let (Some(points), Some(k)) = (&self.points, as_key::<K, Q>(key)) {
-            let record = points.get(k)? as *const S::Record;
-            // SAFETY: the address came from a record in the skiplist (H1:
-            // it is in the hash map only while it is in the skiplist), and
-            // its node is handed to the epoch collector only after it left
-            // the hash map; `guard` was pinned before the lookup, so the
-            // node outlives `guard`.
-            return Some((k, unsafe { &*record }));
+        if let Some(points) = &self.points {
+            if let Some(k) = as_key::<K, Q>(key) {
+                let record = points.get(k)? as *const S::Record;
+                // SAFETY: the address came from a record in the skiplist
+                // (H1: it is in the hash map only while it is in the
+                // skiplist), and its node is handed to the epoch collector
+                // only after it left the hash map; `guard` was pinned before
+                // the lookup, so the node outlives `guard`.
+                return Some((k, unsafe { &*record }));
+            }
         }
         self.index.get(key, guard).map(|e| (e.key(), e.value()))
     }

@@ -8,7 +8,7 @@
 //! `Vec<u64>` values, updated in the write transaction's copy-on-write
 //! nodes (a write copies each B+tree node it touches once per transaction).
 
-use crate::subject::{bump, checksum, initial_row, Conflict, Key, Op, Subject};
+use crate::subject::{bump, checksum, fold_rows, initial_row, Conflict, Key, Op, Subject};
 use concread::bptree::BptreeMap;
 
 /// Rows inserted per loading transaction.
@@ -61,11 +61,6 @@ impl Subject for Concread {
 
     fn scan_all(&self, sink: &mut u64) -> u64 {
         let tx = self.map.read();
-        let mut rows = 0;
-        for (_, row) in tx.iter() {
-            *sink ^= checksum(row);
-            rows += 1;
-        }
-        rows
+        fold_rows(tx.iter().map(|(_, row)| checksum(row)), sink)
     }
 }

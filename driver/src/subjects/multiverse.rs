@@ -2,7 +2,7 @@
 //! index alone or with a hash index for point operations beside it
 //! (`Database::create_hash_table`).
 
-use crate::subject::{bump, checksum, initial_row, Conflict, Key, Op, Subject};
+use crate::subject::{bump, checksum, fold_rows, initial_row, Conflict, Key, Op, Subject};
 use multiverse::{Database, Error, GcPolicy, Storage, Table};
 
 /// Rows inserted per loading transaction.
@@ -73,11 +73,7 @@ impl Subject for Multiverse {
 
     fn scan_all(&self, sink: &mut u64) -> u64 {
         let tx = self.db.begin();
-        let mut rows = 0;
-        for (_, row) in tx.scan(&self.table, ..).expect("own table") {
-            *sink ^= checksum(&row);
-            rows += 1;
-        }
-        rows
+        let rows = tx.scan(&self.table, ..).expect("own table");
+        fold_rows(rows.map(|(_, row)| checksum(&row)), sink)
     }
 }

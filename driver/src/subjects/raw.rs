@@ -15,7 +15,9 @@
 //! above what an ordered index or a hash map can do on this machine, not
 //! what a transactional store can.
 
-use crate::subject::{bump, checksum, checksum_iter, initial_row, Conflict, Key, Op, Subject};
+use crate::subject::{
+    bump, checksum, checksum_iter, fold_rows, initial_row, Conflict, Key, Op, Subject,
+};
 use crossbeam_skiplist::SkipMap;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,12 +64,7 @@ impl Subject for Skipmap {
     }
 
     fn scan_all(&self, sink: &mut u64) -> u64 {
-        let mut rows = 0;
-        for entry in self.map.iter() {
-            *sink ^= checksum_atomic(entry.value());
-            rows += 1;
-        }
-        rows
+        fold_rows(self.map.iter().map(|e| checksum_atomic(e.value())), sink)
     }
 }
 
@@ -100,11 +97,6 @@ impl Subject for Dashmap {
     }
 
     fn scan_all(&self, sink: &mut u64) -> u64 {
-        let mut rows = 0;
-        for entry in self.map.iter() {
-            *sink ^= checksum(entry.value());
-            rows += 1;
-        }
-        rows
+        fold_rows(self.map.iter().map(|e| checksum(e.value())), sink)
     }
 }

@@ -10,7 +10,9 @@
 //! place, an update copies them out, bumps and writes them back; every
 //! transaction also opens the table, as redb requires.
 
-use crate::subject::{bump_bytes, checksum_bytes, encode, initial_row, Conflict, Op, Subject};
+use crate::subject::{
+    bump_bytes, checksum_bytes, encode, fold_rows, initial_row, Conflict, Op, Subject,
+};
 use redb::backends::InMemoryBackend;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -101,12 +103,7 @@ impl Subject for Redb {
     fn scan_all(&self, sink: &mut u64) -> u64 {
         let tx = ok(self.db.begin_read());
         let table = ok(tx.open_table(TABLE));
-        let mut rows = 0;
-        for entry in ok(table.iter()) {
-            let (_, row) = ok(entry);
-            *sink ^= checksum_bytes(row.value());
-            rows += 1;
-        }
-        rows
+        let rows = ok(table.iter()).map(|entry| checksum_bytes(ok(entry).1.value()));
+        fold_rows(rows, sink)
     }
 }

@@ -39,7 +39,7 @@
 //!   that the version chains stay short and memory bounded; that thread's
 //!   transaction pays the whole walk.
 
-use crate::subject::{bump, checksum, initial_row, Conflict, Key, Op, Subject};
+use crate::subject::{bump, checksum, fold_rows, initial_row, Conflict, Key, Op, Subject};
 use skipdb::{optimistic::OptimisticDb, serializable::SerializableDb};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -184,12 +184,7 @@ macro_rules! subject {
 
             fn scan_all(&self, sink: &mut u64) -> u64 {
                 let tx = self.db.read();
-                let mut rows = 0;
-                for ent in tx.iter() {
-                    *sink ^= checksum(&ent.value());
-                    rows += 1;
-                }
-                rows
+                fold_rows(tx.iter().map(|ent| checksum(&ent.value())), sink)
             }
         }
     };
