@@ -1,8 +1,8 @@
 //! The database: a catalog of typed tables over one version store, and the
 //! transaction manager they share.
 
-use crate::gc::{Gc, GcPolicy};
-use crate::manager::TxnManager;
+use crate::engine::gc::GcPolicy;
+use crate::engine::{Engine, Sweep};
 use crate::table::{HashPoints, Key, PointIndex};
 use crate::{
     DatabaseStats, Error, GcStats, Result, Storage, Table, TableStats, Transaction, Tuple,
@@ -14,20 +14,13 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, PoisonError, RwLock};
 
-/// What transactions and tables of a database share: the clock and the
-/// garbage collector.
-pub(crate) struct Core {
-    pub(crate) manager: TxnManager,
-    pub(crate) gc: Gc,
-}
-
 /// What every handle on a database shares.
 pub(crate) struct Shared {
-    pub(crate) core: Arc<Core>,
+    pub(crate) core: Arc<Engine>,
     storage: Storage,
     catalog: RwLock<Catalog>,
     #[cfg(not(loom))]
-    vacuum: std::sync::Mutex<Option<crate::gc::vacuum::Vacuum>>,
+    vacuum: std::sync::Mutex<Option<crate::engine::vacuum::Vacuum>>,
 }
 
 impl Shared {
@@ -43,11 +36,11 @@ impl Shared {
         tables.sort_by(|a, b| a.0.cmp(&b.0));
         tables
     }
+}
 
-    /// One vacuum sweep of every table at a fresh watermark; tables are
-    /// swept in parallel (rayon).
-    pub(crate) fn sweep(&self) {
-        let watermark = self.core.manager.watermark();
+impl Sweep for Shared {
+    /// One vacuum sweep of every table; tables are swept in parallel (rayon).
+    fn sweep(&self, watermark: u64) {
         let tables = self.tables();
         #[cfg(not(loom))]
         {
@@ -149,10 +142,7 @@ impl DatabaseBuilder {
     /// thread, which stops when the last handle on the database drops.
     pub fn build(self) -> Database {
         let shared = Arc::new(Shared {
-            core: Arc::new(Core {
-                manager: TxnManager::new(),
-                gc: Gc::new(self.gc),
-            }),
+            core: Arc::new(Engine::new(self.gc)),
             storage: self.storage,
             catalog: RwLock::new(Catalog::default()),
             #[cfg(not(loom))]
@@ -160,7 +150,9 @@ impl DatabaseBuilder {
         });
         #[cfg(not(loom))]
         if let GcPolicy::Vacuum { interval } = self.gc {
-            let vacuum = crate::gc::vacuum::Vacuum::start(Arc::downgrade(&shared), interval);
+            let db: std::sync::Weak<dyn Sweep> = Arc::downgrade(&shared) as _;
+            let engine = Arc::downgrade(&shared.core);
+            let vacuum = crate::engine::vacuum::Vacuum::start(db, engine, interval);
             *shared.vacuum.lock().unwrap_or_else(PoisonError::into_inner) = Some(vacuum);
         }
         Database { shared }
@@ -311,7 +303,7 @@ impl Database {
     /// rows from the index. Returns the number of versions freed.
     pub fn vacuum(&self) -> u64 {
         let before = self.shared.core.gc.counts().0;
-        self.shared.sweep();
+        self.shared.sweep(self.shared.core.manager.watermark());
         self.shared.core.gc.counts().0 - before
     }
 

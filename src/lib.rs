@@ -74,10 +74,9 @@
 #![warn(missing_docs)]
 
 mod database;
+mod engine;
 mod error;
-mod gc;
 pub(crate) mod header;
-mod manager;
 #[cfg(all(loom, feature = "loom"))]
 #[doc(hidden)]
 pub mod model;
@@ -87,11 +86,10 @@ pub(crate) mod sync;
 mod table;
 mod transaction;
 mod tuple;
-mod watermark;
 
 pub use database::{Database, DatabaseBuilder};
+pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};
-pub use gc::GcPolicy;
 pub use header::Timestamp;
 pub use stats::{DatabaseStats, GcStats, TableStats};
 pub use store::Storage;

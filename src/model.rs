@@ -7,11 +7,11 @@
 //! `VersionStore`, `TxnManager` and `Registry` code that the engine runs.
 //! The `loom-tests` crate uses it; see its README.
 
+use crate::engine::manager::TxnManager;
+use crate::engine::watermark::Slot;
 use crate::header::View;
-use crate::manager::TxnManager;
 use crate::stats::TableStats;
 use crate::store::{Delta, NewestToOldest, OldestToNewest, TimeTravel, VersionStore, WriteError};
-use crate::watermark::Slot;
 use crate::Error;
 pub use crate::Storage;
 use crossbeam_epoch::Guard;

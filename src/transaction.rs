@@ -3,14 +3,14 @@
 //! A transaction reads the database as of its snapshot (taken at begin) plus
 //! its own writes, which it installs in place in each row's record as
 //! uncommitted versions, tagged with its id. Commit stamps them with one
-//! timestamp ([`crate::manager`]); rollback undoes them. A write that loses
+//! timestamp ([`crate::engine::manager`]); rollback undoes them. A write that loses
 //! a write-write conflict rolls the whole transaction back at once.
 
-use crate::database::Core;
+use crate::engine::watermark::Slot;
+use crate::engine::Engine;
 use crate::header::{Timestamp, View};
 use crate::store::VersionStore;
 use crate::table::{dispatch, Key, TableCore, TableLog, Write, WriteLog};
-use crate::watermark::Slot;
 use crate::{Error, Result, Table, Tuple};
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -37,7 +37,7 @@ enum State {
 /// [`begin`]: crate::Database::begin
 #[must_use = "a transaction rolls back when dropped; call commit() to keep its writes"]
 pub struct Transaction {
-    db: Arc<Core>,
+    db: Arc<Engine>,
     /// Keeps the snapshot registered (G1) until the transaction ends.
     slot: Option<Slot>,
     snapshot: u64,
@@ -48,7 +48,7 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    pub(crate) fn new(db: Arc<Core>) -> Self {
+    pub(crate) fn new(db: Arc<Engine>) -> Self {
         let (slot, snapshot) = db.manager.begin();
         Transaction {
             db,

@@ -3,7 +3,7 @@
 //! One trait, [`VersionStore`], implemented once per store. A store decides
 //! what a version holds and where it lives, never who may see it: visibility
 //! and conflicts are [`crate::header`]'s, the clock and commit protocol
-//! [`crate::manager`]'s. The transaction layer drives every store through the
+//! [`crate::engine::manager`]'s. The transaction layer drives every store through the
 //! same five calls, with static dispatch (the store is a type parameter of
 //! the table); [`Storage`] chooses the store at run time.
 

@@ -1,6 +1,6 @@
 //! One table over one version store: the index and the operations on it.
 
-use crate::database::Core;
+use crate::engine::Engine;
 use crate::header::View;
 use crate::stats::TableStats;
 use crate::store::{Storage, VersionStore, WriteError};
@@ -23,7 +23,7 @@ pub(crate) struct TableCore<K, T: Tuple, S: VersionStore<T>> {
     pub(crate) id: u64,
     pub(crate) name: Arc<str>,
     /// The database's transaction manager and garbage collector.
-    pub(crate) core: Arc<Core>,
+    pub(crate) core: Arc<Engine>,
     index: SkipList<K, S::Record>,
     /// The optional hash index for point lookups, kept in step with the
     /// skiplist under invariant H1 (`points.rs`).
@@ -53,7 +53,7 @@ fn address<R>(record: &R) -> usize {
 
 impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     pub(crate) fn new(
-        core: Arc<Core>,
+        core: Arc<Engine>,
         id: u64,
         name: Arc<str>,
         points: Option<Box<dyn PointIndex<K>>>,

@@ -1,7 +1,7 @@
 //! A transaction's writes to one table: stamped on commit, undone on abort,
 //! and (under transaction-level GC) handed to the collector as a batch.
 
-use crate::gc::{Batch, Gc};
+use crate::engine::gc::{Batch, Gc};
 use crate::store::VersionStore;
 use crate::table::core::TableCore;
 use crate::table::Key;

@@ -5,7 +5,7 @@
 //! inserted once (`get_or_insert`) and every version of the row lives inside
 //! it: an index entry is never replaced.
 
-use crate::database::Core;
+use crate::engine::Engine;
 use crate::stats::TableStats;
 use crate::store::{Delta, NewestToOldest, OldestToNewest, Storage, TimeTravel};
 use crate::Tuple;
@@ -59,7 +59,7 @@ pub(crate) use dispatch;
 impl<K: Key, T: Tuple> Table<K, T> {
     pub(crate) fn new(
         storage: Storage,
-        core: Arc<Core>,
+        core: Arc<Engine>,
         id: u64,
         name: Arc<str>,
         points: Option<Box<dyn PointIndex<K>>>,
@@ -100,7 +100,7 @@ impl<K: Key, T: Tuple> Table<K, T> {
     }
 
     /// The database this table belongs to.
-    pub(crate) fn core(&self) -> &Arc<Core> {
+    pub(crate) fn core(&self) -> &Arc<Engine> {
         dispatch!(self, core => &core.core)
     }
 

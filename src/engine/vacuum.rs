@@ -1,6 +1,6 @@
 //! The background vacuum: a thread that sweeps every table at an interval.
 
-use crate::database::Shared;
+use super::{Engine, Sweep};
 use std::sync::atomic::{AtomicBool, Ordering as StdOrdering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
@@ -16,7 +16,7 @@ pub(crate) struct Vacuum {
 impl Vacuum {
     /// Starts sweeping `db` every `interval`; the thread holds only a weak
     /// handle, so it never keeps the database alive.
-    pub(crate) fn start(db: Weak<Shared>, interval: Duration) -> Vacuum {
+    pub(crate) fn start(db: Weak<dyn Sweep>, engine: Weak<Engine>, interval: Duration) -> Vacuum {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = thread::Builder::new()
@@ -28,11 +28,9 @@ impl Vacuum {
                 if flag.load(StdOrdering::Relaxed) {
                     return;
                 }
-                match db.upgrade() {
-                    Some(db) => {
-                        db.sweep();
-                    }
-                    None => return,
+                match (db.upgrade(), engine.upgrade()) {
+                    (Some(db), Some(engine)) => db.sweep(engine.manager.watermark()),
+                    _ => return,
                 }
             })
             .expect("spawn the vacuum thread");

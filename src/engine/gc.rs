@@ -29,9 +29,6 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-#[cfg(not(loom))]
-pub(crate) mod vacuum;
-
 /// How a database collects its garbage. Chosen at build time:
 /// `Database::builder().gc(GcPolicy::Cooperative)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

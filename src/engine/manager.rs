@@ -30,8 +30,8 @@
 //! Read-only transactions take no commit timestamp and touch no shared word
 //! on commit; a transaction takes an id only when it first writes.
 
+use super::watermark::{Registry, Slot};
 use crate::sync::{spin_hint, yield_now, AtomicU64, Ordering};
-use crate::watermark::{Registry, Slot};
 use crossbeam_utils::CachePadded;
 
 /// The clock and the commit protocol of one database.

@@ -1,0 +1,51 @@
+//! The engine: what every table and transaction of one database shares, and
+//! the bottom of the crate's layers above the version stores.
+//!
+//! ```text
+//!  database     catalog, builder        (imports table, transaction, engine)
+//!  transaction  snapshot, write logs    (imports table, engine, header)
+//!  table        index → record          (imports store, engine, header)
+//!  engine       clock, ordered publish, (imports header, sync)
+//!               registry + watermark,
+//!               GC queue, vacuum thread
+//!  store        the four version stores (imports header, sync)
+//!  header, sync visibility words, atomics
+//! ```
+//!
+//! Each layer imports only the ones below it. The vacuum thread gets what it
+//! sweeps through [`Sweep`], not through the database above it; the redo log,
+//! a transaction-state table and sessions attach here (the ordered publish
+//! step in [`manager`] is where a log append or a validation will run).
+
+pub(crate) mod gc;
+pub(crate) mod manager;
+#[cfg(not(loom))]
+pub(crate) mod vacuum;
+pub(crate) mod watermark;
+
+use self::gc::{Gc, GcPolicy};
+use self::manager::TxnManager;
+
+/// The clock, the commit protocol, the registry of snapshots and the garbage
+/// collector of one database.
+pub(crate) struct Engine {
+    pub(crate) manager: TxnManager,
+    pub(crate) gc: Gc,
+}
+
+impl Engine {
+    /// A fresh engine at timestamp 0 with the given GC policy.
+    pub(crate) fn new(policy: GcPolicy) -> Self {
+        Engine {
+            manager: TxnManager::new(),
+            gc: Gc::new(policy),
+        }
+    }
+}
+
+/// What the vacuum thread sweeps: implemented by the database above, so that
+/// the engine never names it.
+pub(crate) trait Sweep: Send + Sync {
+    /// One vacuum sweep of every table at `watermark`.
+    fn sweep(&self, watermark: u64);
+}
