@@ -75,35 +75,86 @@ pub trait Tuple: Clone + Send + Sync + 'static {
 }
 
 /// The before-image of the changed attributes of a sequence tuple: their
-/// positions and old values, plus the old length when it changed.
+/// positions and old values, or the whole old sequence when that is smaller
+/// (most attributes changed) or when positions do not fit in 32 bits; plus
+/// the old length when it changed.
+///
+/// So a before-image never costs more than a whole copy of the old
+/// attributes (plus a fixed header): k changed attributes of n cost
+/// `min(k · size_of::<(u32, A)>(), n · size_of::<A>())` bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliceDelta<A> {
     len: usize,
-    changed: Box<[(u32, A)]>,
+    image: Image<A>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Image<A> {
+    /// The changed attributes, by position (positions below 2³²).
+    Changed(Box<[(u32, A)]>),
+    /// Every attribute of the old sequence.
+    Whole(Box<[A]>),
 }
 
 impl<A> SliceDelta<A> {
     /// The number of attributes this before-image holds.
     pub fn changed(&self) -> usize {
-        self.changed.len()
+        match &self.image {
+            Image::Changed(c) => c.len(),
+            Image::Whole(w) => w.len(),
+        }
+    }
+
+    /// Whether it holds the whole old sequence rather than the changed
+    /// attributes.
+    pub fn is_whole(&self) -> bool {
+        matches!(self.image, Image::Whole(_))
     }
 }
 
 fn slice_delta<A: Clone + PartialEq>(old: &[A], new: &[A]) -> SliceDelta<A> {
-    let changed: Vec<(u32, A)> = old
-        .iter()
-        .enumerate()
-        .filter(|&(i, a)| new.get(i) != Some(a))
-        .map(|(i, a)| (i as u32, a.clone()))
-        .collect();
+    let differs = |(i, a): &(usize, &A)| new.get(*i) != Some(*a);
+    // Positions are kept as u32: a longer sequence is recorded whole rather
+    // than with truncated positions.
+    let whole = old.len() > u32::MAX as usize || {
+        let k = old.iter().enumerate().filter(differs).count();
+        k * size_of::<(u32, A)>() >= old.len() * size_of::<A>()
+    };
+    let image = if whole {
+        Image::Whole(old.into())
+    } else {
+        Image::Changed(
+            old.iter()
+                .enumerate()
+                .filter(differs)
+                .map(|(i, a)| (i as u32, a.clone()))
+                .collect(),
+        )
+    };
     SliceDelta {
         len: old.len(),
-        changed: changed.into_boxed_slice(),
+        image,
     }
 }
 
 fn slice_delta_bytes<A>(d: &SliceDelta<A>) -> usize {
-    size_of::<SliceDelta<A>>() + d.changed.len() * size_of::<(u32, A)>()
+    size_of::<SliceDelta<A>>()
+        + match &d.image {
+            Image::Changed(c) => c.len() * size_of::<(u32, A)>(),
+            Image::Whole(w) => w.len() * size_of::<A>(),
+        }
+}
+
+/// Applies `d` to a slice of the old length.
+fn apply_same_len<A: Clone>(row: &mut [A], d: &SliceDelta<A>) {
+    match &d.image {
+        Image::Changed(c) => {
+            for (i, a) in c.iter() {
+                row[*i as usize] = a.clone();
+            }
+        }
+        Image::Whole(w) => row.clone_from_slice(w),
+    }
 }
 
 impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A; N] {
@@ -115,9 +166,7 @@ impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A;
         slice_delta(self, newer)
     }
     fn apply(&mut self, delta: &Self::Delta) {
-        for (i, a) in delta.changed.iter() {
-            self[*i as usize] = a.clone();
-        }
+        apply_same_len(self, delta);
     }
     fn delta_bytes(delta: &Self::Delta) -> usize {
         slice_delta_bytes(delta)
@@ -133,14 +182,19 @@ impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Vec<A> {
         slice_delta(self, newer)
     }
     fn apply(&mut self, delta: &Self::Delta) {
-        // Attributes past the newer length are all recorded, in order.
-        self.truncate(delta.len);
-        for (i, a) in delta.changed.iter() {
-            let i = *i as usize;
-            if i < self.len() {
-                self[i] = a.clone();
-            } else {
-                self.push(a.clone());
+        match &delta.image {
+            Image::Whole(w) => self.clone_from(&w.to_vec()),
+            Image::Changed(c) => {
+                // Attributes past the newer length are all recorded, in order.
+                self.truncate(delta.len);
+                for (i, a) in c.iter() {
+                    let i = *i as usize;
+                    if i < self.len() {
+                        self[i] = a.clone();
+                    } else {
+                        self.push(a.clone());
+                    }
+                }
             }
         }
     }
@@ -162,9 +216,7 @@ impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Box<[A]> {
     }
     fn apply(&mut self, delta: &Self::Delta) {
         if delta.len == self.len() {
-            for (i, a) in delta.changed.iter() {
-                self[*i as usize] = a.clone();
-            }
+            apply_same_len(self, delta);
         } else {
             let mut v = std::mem::take(self).into_vec();
             v.apply(delta);
@@ -204,6 +256,35 @@ mod tests {
             back.apply(&d);
             assert_eq!(back, old, "from {new:?}");
         }
+    }
+
+    #[test]
+    fn a_delta_of_most_attributes_is_a_whole_copy_and_never_larger() {
+        let old: Vec<i64> = (0..100).collect();
+        for k in [0, 1, 10, 33, 34, 50, 99, 100] {
+            let mut new = old.clone();
+            new.iter_mut().take(k).for_each(|a| *a += 1000);
+            let d = old.delta_to(&new);
+            let whole = size_of::<SliceDelta<i64>>() + 100 * size_of::<i64>();
+            let pairs = size_of::<SliceDelta<i64>>() + k * size_of::<(u32, i64)>();
+            assert_eq!(Vec::<i64>::delta_bytes(&d), pairs.min(whole), "k = {k}");
+            assert_eq!(d.is_whole(), pairs >= whole, "k = {k}");
+            let mut back = new.clone();
+            back.apply(&d);
+            assert_eq!(back, old, "k = {k}");
+        }
+    }
+
+    #[test]
+    fn positions_past_u32_are_never_truncated() {
+        // 2^32 + 2 zero-sized attributes: positions do not fit in a u32, so
+        // the before-image is whole (a truncated position would restore
+        // the wrong attribute).
+        let n = u32::MAX as usize + 2;
+        let old = vec![(); n];
+        let d = slice_delta(&old, &old[..1]);
+        assert!(d.is_whole());
+        assert_eq!(d.changed(), n);
     }
 
     #[test]

@@ -39,7 +39,9 @@ pub enum GcPolicy {
     Off,
     /// A background thread sweeps every table once per `interval`.
     Vacuum {
-        /// The time between the end of one sweep and the start of the next.
+        /// The time between the end of one sweep and the start of the next;
+        /// at least 1 ms (a shorter one, zero included, is raised to 1 ms,
+        /// so that the thread never spins).
         interval: Duration,
     },
     /// Writers (and O2N readers) prune the records they touch.

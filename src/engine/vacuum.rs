@@ -6,6 +6,10 @@ use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+/// The shortest interval between two sweeps: a `GcPolicy::Vacuum` interval
+/// below it (zero included) is raised to it, so that the thread never spins.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
 /// The vacuum thread of a database. Dropping it stops the thread (without
 /// waiting: the thread may be the one dropping the last database handle).
 pub(crate) struct Vacuum {
@@ -17,6 +21,7 @@ impl Vacuum {
     /// Starts sweeping `db` every `interval`; the thread holds only a weak
     /// handle, so it never keeps the database alive.
     pub(crate) fn start(db: Weak<dyn Sweep>, engine: Weak<Engine>, interval: Duration) -> Vacuum {
+        let interval = interval.max(MIN_INTERVAL);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = thread::Builder::new()
