@@ -14,6 +14,16 @@ fn keep_all(storage: Storage) -> Database {
 /// History bytes kept per update of one attribute of a 100-attribute tuple,
 /// with a snapshot held open so that nothing could be pruned.
 fn history_bytes_per_update(storage: Storage, updates: usize) -> (f64, usize) {
+    history_bytes_per_update_of(storage, updates, 1)
+}
+
+/// History bytes kept per update of `modified` attributes of a
+/// 100-attribute tuple, with a snapshot held open.
+fn history_bytes_per_update_of(
+    storage: Storage,
+    updates: usize,
+    modified: usize,
+) -> (f64, usize) {
     let db = keep_all(storage);
     let t: Table<u64, [i64; 100]> = db.create_table("wide").unwrap();
     let original: Vec<[i64; 100]> = (0..10u64)
@@ -29,7 +39,12 @@ fn history_bytes_per_update(storage: Storage, updates: usize) -> (f64, usize) {
     for u in 0..updates {
         let mut tx = db.begin();
         let key = (u % 10) as u64;
-        tx.modify(&t, &key, |r| r[u % 100] += 1).unwrap();
+        tx.modify(&t, &key, |r| {
+            for i in 0..modified {
+                r[(u + i) % 100] += 1;
+            }
+        })
+        .unwrap();
         tx.commit().unwrap();
     }
     let after = db.stats().total;
@@ -67,6 +82,22 @@ fn delta_keeps_a_small_fraction_of_append_only_history_per_update() {
                 "delta keeps {delta} B per update, {s} keeps {bytes} B: expected under a fifth"
             );
         }
+    }
+}
+
+/// The delta store's history per update is never more than a whole copy
+/// (time-travel's history item) plus a fixed header, however many
+/// attributes an update changes: before-images of most attributes fall back
+/// to a whole copy.
+#[test]
+fn delta_history_never_exceeds_a_whole_copy() {
+    for modified in [1, 10, 50, 100] {
+        let whole = history_bytes_per_update_of(Storage::TimeTravel, 200, modified).0;
+        let delta = history_bytes_per_update_of(Storage::Delta, 200, modified).0;
+        assert!(
+            delta <= whole + 64.0,
+            "{modified} of 100 attributes modified: delta keeps {delta} B per update, a whole copy {whole} B"
+        );
     }
 }
 
