@@ -91,7 +91,14 @@ fn main() {
         "{:<12} {:>5} {:>9} {:>14} {:>12}",
         "store", "attrs", "modified", "bytes/update", "ns/update"
     );
-    for (n, k) in [(10, 1), (10, 10), (100, 1), (100, 10), (100, 50), (100, 100)] {
+    for (n, k) in [
+        (10, 1),
+        (10, 10),
+        (100, 1),
+        (100, 10),
+        (100, 50),
+        (100, 100),
+    ] {
         for storage in Storage::ALL {
             let (kept, ns) = match n {
                 10 => update_cost::<10>(storage, k),

@@ -20,7 +20,7 @@ pub(crate) struct Shared {
     storage: Storage,
     catalog: RwLock<Catalog>,
     #[cfg(not(loom))]
-    vacuum: std::sync::Mutex<Option<crate::engine::vacuum::Vacuum>>,
+    vacuum: Option<crate::engine::vacuum::Vacuum>,
 }
 
 impl Shared {
@@ -139,21 +139,37 @@ impl DatabaseBuilder {
     }
 
     /// The database. Under [`GcPolicy::Vacuum`] this starts its vacuum
-    /// thread, which stops when the last handle on the database drops.
+    /// thread, which stops when the last handle on the database drops; an
+    /// interval below 1 ms is raised to 1 ms. If the OS refuses the thread,
+    /// the database falls back to [`GcPolicy::TransactionLevel`] (which
+    /// needs no thread), and [`Database::gc_policy`] says so.
     pub fn build(self) -> Database {
+        #[cfg(not(loom))]
+        let (policy, vacuum) = match self.gc {
+            GcPolicy::Vacuum { interval } => match crate::engine::vacuum::Vacuum::start(interval) {
+                Ok(vacuum) => (
+                    GcPolicy::Vacuum {
+                        interval: interval.max(crate::engine::vacuum::MIN_INTERVAL),
+                    },
+                    Some(vacuum),
+                ),
+                Err(_) => (GcPolicy::TransactionLevel, None),
+            },
+            policy => (policy, None),
+        };
+        #[cfg(loom)]
+        let policy = self.gc;
         let shared = Arc::new(Shared {
-            core: Arc::new(Engine::new(self.gc)),
+            core: Arc::new(Engine::new(policy)),
             storage: self.storage,
             catalog: RwLock::new(Catalog::default()),
             #[cfg(not(loom))]
-            vacuum: std::sync::Mutex::new(None),
+            vacuum,
         });
         #[cfg(not(loom))]
-        if let GcPolicy::Vacuum { interval } = self.gc {
+        if let Some(vacuum) = &shared.vacuum {
             let db: std::sync::Weak<dyn Sweep> = Arc::downgrade(&shared) as _;
-            let engine = Arc::downgrade(&shared.core);
-            let vacuum = crate::engine::vacuum::Vacuum::start(db, engine, interval);
-            *shared.vacuum.lock().unwrap_or_else(PoisonError::into_inner) = Some(vacuum);
+            vacuum.attach(db, Arc::downgrade(&shared.core));
         }
         Database { shared }
     }
@@ -291,6 +307,7 @@ impl Database {
         stats.gc = GcStats {
             reclaimed_versions: reclaimed,
             retired_records: retired,
+            sweeps: core.gc.sweeps(),
             snapshot,
             watermark,
             watermark_lag: snapshot.saturating_sub(watermark),
@@ -302,9 +319,9 @@ impl Database {
     /// prunes every version no live snapshot can read and removes deleted
     /// rows from the index. Returns the number of versions freed.
     pub fn vacuum(&self) -> u64 {
-        let before = self.shared.core.gc.counts().0;
-        self.shared.sweep(self.shared.core.manager.watermark());
-        self.shared.core.gc.counts().0 - before
+        let core = &self.shared.core;
+        core.gc
+            .sweep(core.manager.watermark(), |w| self.shared.sweep(w))
     }
 
     /// Begins a transaction: its snapshot is every commit that has returned.

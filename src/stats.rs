@@ -70,6 +70,10 @@ pub struct GcStats {
     pub reclaimed_versions: u64,
     /// Deleted rows removed from the index.
     pub retired_records: u64,
+    /// Sweeps of every table completed (by the vacuum thread or
+    /// [`Database::vacuum`](crate::Database::vacuum)), each followed by
+    /// driving the epoch collector to free what it unlinked.
+    pub sweeps: u64,
     /// The snapshot a transaction beginning now would read.
     pub snapshot: u64,
     /// The last computed watermark: versions that ended at or below it are

@@ -19,11 +19,7 @@ fn history_bytes_per_update(storage: Storage, updates: usize) -> (f64, usize) {
 
 /// History bytes kept per update of `modified` attributes of a
 /// 100-attribute tuple, with a snapshot held open.
-fn history_bytes_per_update_of(
-    storage: Storage,
-    updates: usize,
-    modified: usize,
-) -> (f64, usize) {
+fn history_bytes_per_update_of(storage: Storage, updates: usize, modified: usize) -> (f64, usize) {
     let db = keep_all(storage);
     let t: Table<u64, [i64; 100]> = db.create_table("wide").unwrap();
     let original: Vec<[i64; 100]> = (0..10u64)

@@ -29,20 +29,14 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Bytes live after the collector has had its chance: the policy's own
-/// collection, then crossbeam-epoch's queues flushed.
+/// collection, then crossbeam-epoch's queues flushed (each flush frees a
+/// bounded number of the collector's bags and may allocate a queue node of
+/// its own: flush a bounded number of times and take the lowest count).
 fn settled(db: &Database) -> isize {
     if matches!(db.gc_policy(), GcPolicy::Vacuum { .. }) {
         db.vacuum();
     }
-    // Each flush frees a bounded number of the collector's bags (and may
-    // allocate a queue node of its own): flush a bounded number of times and
-    // take the lowest count seen.
-    let mut lowest = LIVE.load(Ordering::SeqCst);
-    for _ in 0..1024 {
-        crossbeam_epoch::pin().flush();
-        lowest = lowest.min(LIVE.load(Ordering::SeqCst));
-    }
-    lowest
+    settled_heap()
 }
 
 type Row = [i64; 16];
@@ -127,6 +121,72 @@ fn memory_returns_after_churn(storage: Storage, policy: GcPolicy) {
     );
 }
 
+/// Issue 11's scenario, as a new user would try it: load 1,000 rows, open a
+/// long reader, update every row 20 times, drop the reader, update every row
+/// 3 more times, let the collector run (without calling `vacuum()`) and read
+/// every row once. The heap must be back near the loaded table: at most 2x
+/// (one or two versions per row), on every store and policy but `Off`.
+fn memory_returns_after_a_long_reader(storage: Storage, policy: GcPolicy) {
+    const ROWS: u64 = 1000;
+    let base = settled_heap();
+    let db = Database::builder().storage(storage).gc(policy).build();
+    let t: Table<u64, [u64; 10]> = db.create_table("t").unwrap();
+    let mut tx = db.begin();
+    for k in 0..ROWS {
+        tx.insert(&t, k, [k; 10]).unwrap();
+    }
+    tx.commit().unwrap();
+    let loaded = LIVE.load(Ordering::SeqCst) - base;
+    let update_all = || {
+        for k in 0..ROWS {
+            let mut tx = db.begin();
+            tx.modify(&t, &k, |r| r[0] += 1).unwrap();
+            tx.commit().unwrap();
+        }
+    };
+    let reader = db.begin();
+    (0..20).for_each(|_| update_all());
+    for k in 0..ROWS {
+        assert_eq!(reader.get(&t, &k).unwrap(), Some([k; 10]));
+    }
+    drop(reader);
+    (0..3).for_each(|_| update_all());
+    if let GcPolicy::Vacuum { .. } = policy {
+        // "Give the collector a moment": wait (bounded) until the vacuum
+        // thread has completed two sweeps since the updates ended.
+        let sweeps = db.stats().gc.sweeps;
+        for _ in 0..1000 {
+            if db.stats().gc.sweeps >= sweeps + 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let reads = db.begin();
+    for k in 0..ROWS {
+        assert!(reads.get(&t, &k).unwrap().is_some());
+    }
+    drop(reads);
+    let after = LIVE.load(Ordering::SeqCst) - base;
+    assert!(
+        after <= 2 * loaded,
+        "{storage}/{policy}: {after} bytes live after the long reader, {loaded} loaded ({:.2}x); {:?}",
+        after as f64 / loaded as f64,
+        db.stats()
+    );
+}
+
+/// The heap with crossbeam-epoch's queues flushed (see [`settled`]): a
+/// base line that no earlier test's garbage moves afterwards.
+fn settled_heap() -> isize {
+    let mut lowest = LIVE.load(Ordering::SeqCst);
+    for _ in 0..1024 {
+        crossbeam_epoch::pin().flush();
+        lowest = lowest.min(LIVE.load(Ordering::SeqCst));
+    }
+    lowest
+}
+
 #[test]
 fn memory_per_update_and_after_churn() {
     for storage in Storage::ALL {
@@ -135,6 +195,15 @@ fn memory_per_update_and_after_churn() {
             if policy != GcPolicy::Cooperative {
                 memory_returns_after_churn(storage, policy);
             }
+        }
+        for policy in [
+            GcPolicy::Vacuum {
+                interval: Duration::from_millis(10),
+            },
+            GcPolicy::Cooperative,
+            GcPolicy::TransactionLevel,
+        ] {
+            memory_returns_after_a_long_reader(storage, policy);
         }
     }
 }

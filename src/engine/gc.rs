@@ -15,9 +15,9 @@
 //!   sweeps on demand).
 //! * `Vacuum`: a background thread sweeps every table at an interval
 //!   (Postgres); tables are swept in parallel with rayon.
-//! * `Cooperative`: writers prune the record they write; under O2N readers
-//!   prune the obsolete versions they walk past, and readers that find a
-//!   row deleted retire it (Hekaton). Records nobody touches keep their
+//! * `Cooperative`: writers prune the record they write; under O2N and the
+//!   master stores readers prune the records they read, and readers that
+//!   find a row deleted retire it (Hekaton). Records nobody touches keep their
 //!   garbage until [`Database::vacuum`] runs (the paper's "dusty corners").
 //! * `TransactionLevel`: each commit registers the keys it superseded; the
 //!   batch is collected when the watermark passes its commit timestamp.
@@ -108,6 +108,10 @@ pub(crate) struct Gc {
     pub(crate) policy: GcPolicy,
     reclaimed: AtomicU64,
     retired: AtomicU64,
+    sweeps: AtomicU64,
+    /// Versions handed to the epoch collector and perhaps not yet freed
+    /// (see [`Gc::reclaim`]).
+    debt: AtomicU64,
     /// Transaction-level batches, by commit timestamp (roughly ascending).
     batches: Mutex<VecDeque<CommitBatches>>,
     /// The number of commits in `batches`, readable without the lock.
@@ -120,6 +124,8 @@ impl Gc {
             policy,
             reclaimed: AtomicU64::new(0),
             retired: AtomicU64::new(0),
+            sweeps: AtomicU64::new(0),
+            debt: AtomicU64::new(0),
             batches: Mutex::new(VecDeque::new()),
             pending: AtomicU64::new(0),
         }
@@ -212,9 +218,87 @@ impl Gc {
         }
         // Relaxed: as in `commit_batches`.
         self.pending.store(queue.len() as u64, Ordering::Relaxed);
+        // A long reader lets the queue grow by one entry per commit; once
+        // it has drained, give the memory back (a VecDeque never shrinks by
+        // itself: 20,000 queued commits left 1 MB behind, issue 11).
+        let len = queue.len().max(MIN_QUEUE);
+        if queue.capacity() > 4 * len {
+            queue.shrink_to(2 * len);
+        }
         drop(queue);
+        let before = self.counts().0;
         for batch in &due {
             batch.collect(w, self);
         }
+        // A backlog (a long reader's history, freed at once) gets driven
+        // through the epoch collector; the steady state's few versions per
+        // commit are freed by the collection every pin triggers now and then.
+        let deferred = self.counts().0 - before;
+        if deferred >= BACKLOG {
+            self.reclaim(deferred);
+        }
+    }
+
+    /// Runs one sweep of every table (`sweep`, given the watermark), then
+    /// drives the epoch collector to free what it unlinked, and counts it.
+    /// Returns the number of versions unlinked.
+    pub(crate) fn sweep(&self, watermark: u64, sweep: impl FnOnce(u64)) -> u64 {
+        let before = self.counts().0;
+        sweep(watermark);
+        let freed = self.counts().0 - before;
+        self.reclaim(freed);
+        // Relaxed: statistics.
+        self.sweeps.fetch_add(1, Ordering::Relaxed);
+        freed
+    }
+
+    /// Sweeps completed so far.
+    pub(crate) fn sweeps(&self) -> u64 {
+        // Relaxed: statistics.
+        self.sweeps.load(Ordering::Relaxed)
+    }
+
+    /// Drives crossbeam-epoch to free `deferred` versions that this thread
+    /// has just handed to it, and what earlier calls may have left.
+    ///
+    /// The collector frees at most 8 bags (64 objects each) per collection,
+    /// only on every 128th pin of a thread, and only bags sealed two epoch
+    /// advances ago; an advance waits until no pinned thread lags. So a
+    /// thread that defers a burst and goes quiet (the vacuum thread, a
+    /// committer collecting a long reader's backlog) would leave it queued
+    /// indefinitely, and a burst of flushes while another thread is busy
+    /// pinning and unpinning advances the epoch only a step or two. Hence a
+    /// *debt*: what was deferred and perhaps not freed. Each call flushes
+    /// in proportion to it, yielding now and then so that busy threads
+    /// unpin, and then halves it (a guess: whether a flush freed anything
+    /// cannot be observed), so later calls keep at it for a while. A sweep
+    /// calls it even when it unlinked nothing; an idle flush costs little.
+    pub(crate) fn reclaim(&self, deferred: u64) {
+        // Relaxed (all three): a heuristic count; a lost update costs a few
+        // flushes more or less, never correctness.
+        let debt = self.debt.load(Ordering::Relaxed) + deferred;
+        let flushes = (debt / PER_FLUSH + 4).min(MAX_FLUSHES);
+        for i in 0..flushes {
+            crossbeam_epoch::pin().flush();
+            if i % 8 == 7 {
+                crate::sync::yield_now();
+            }
+        }
+        self.debt.store(debt / 2, Ordering::Relaxed);
     }
 }
+
+/// Objects one flush may free: crossbeam-epoch 0.9's bag size (64) times
+/// the bags one collection frees (8), halved for the epochs a bag must age.
+const PER_FLUSH: u64 = 64 * 8 / 2;
+
+/// Versions collected at once from the transaction-level queue above which
+/// the collecting committer drives the epoch collector itself.
+const BACKLOG: u64 = 4 * PER_FLUSH;
+
+/// The queue capacity below which it is never shrunk.
+const MIN_QUEUE: usize = 64;
+
+/// The most flushes one [`Gc::reclaim`] makes: a backlog larger than this
+/// covers is freed by later pins of other operations.
+const MAX_FLUSHES: u64 = 256;

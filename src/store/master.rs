@@ -274,6 +274,8 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
         }
     }
 
+    const PRUNE_ON_READ: bool = true;
+
     fn prune(&self, rec: &Self::Record, watermark: u64, guard: &Guard) -> usize {
         // Acquire: as in `read`.
         let m = rec.master.load(Ordering::Acquire, guard);

@@ -147,9 +147,14 @@ pub(crate) trait VersionStore<T: Tuple>: Send + Sync + Default + 'static {
     /// Undoes a pending write.
     fn abort(&self, record: &Self::Record, pending: Self::Pending, guard: &Guard);
 
-    /// Whether readers should prune what they walk past under the
-    /// cooperative policy (the paper defines it for O2N, whose readers walk
-    /// the obsolete versions first).
+    /// Whether readers should prune the records they read under the
+    /// cooperative policy. The paper defines it for O2N, whose readers walk
+    /// the obsolete versions first. The master stores do it too: their
+    /// writer prunes while its own write is pending, which must leave the
+    /// replaced master's history in place (see `master.rs`), so without a
+    /// later prune every row they wrote keeps two history items; a reader's
+    /// prune finds nothing to cut in the steady state after a few loads and
+    /// writes nothing then (`cut` stores only into a non-empty link).
     const PRUNE_ON_READ: bool = false;
 
     /// G1: unlinks the versions that no snapshot at or above `watermark`
@@ -226,6 +231,12 @@ pub(crate) fn cut<N>(
 ) -> usize {
     use crate::sync::Ordering;
     use crossbeam_epoch::Shared;
+    // Nothing to cut: return without writing the link, so that a prune on a
+    // read path (O2N, the master stores) writes no shared memory in the
+    // steady state. Relaxed: only a hint; the swap below decides.
+    if link.load(Ordering::Relaxed, guard).is_null() {
+        return 0;
+    }
     // AcqRel: Acquire to read the detached versions' links; Release so that
     // a walker that loads the null sees nothing half-done (nothing is).
     let mut cur = link.swap(Shared::null(), Ordering::AcqRel, guard);
