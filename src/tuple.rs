@@ -118,7 +118,7 @@ fn slice_delta<A: Clone + PartialEq>(old: &[A], new: &[A]) -> SliceDelta<A> {
     // than with truncated positions.
     let whole = old.len() > u32::MAX as usize || {
         let k = old.iter().enumerate().filter(differs).count();
-        k * size_of::<(u32, A)>() >= old.len() * size_of::<A>()
+        k * size_of::<(u32, A)>() >= std::mem::size_of_val(old)
     };
     let image = if whole {
         Image::Whole(old.into())
