@@ -252,10 +252,8 @@ impl Transaction {
     /// clock, and nobody recomputes it.)
     fn held_the_watermark(&self) -> bool {
         let m = &self.db.manager;
-        self.db.gc.cooperative() && {
-            let cached = m.cached_watermark();
-            self.snapshot <= cached && cached < m.snapshot()
-        }
+        let cached = m.cached_watermark();
+        self.snapshot <= cached && cached < m.snapshot()
     }
 
     fn abort_writes(&mut self) {
@@ -287,8 +285,9 @@ impl Transaction {
         self.slot = None;
         let (manager, gc) = (&self.db.manager, &self.db.gc);
         if gc.transaction_level() {
-            gc.commit_batches(ts, batches, || manager.watermark());
-        } else if gc.refresh_due(ts) || self.held_the_watermark() {
+            let cached = manager.cached_watermark();
+            gc.commit_batches(ts, batches, cached, || manager.watermark());
+        } else if gc.refresh_due(ts) || (gc.cooperative() && self.held_the_watermark()) {
             manager.watermark();
         }
         Ok(Timestamp(ts))
@@ -311,10 +310,10 @@ impl Drop for Transaction {
                 if self.held_the_watermark() {
                     manager.watermark();
                 }
-            } else {
+            } else if gc.transaction_level() {
                 // Ours may have been the snapshot holding back
                 // transaction-level batches.
-                gc.collect_pending(|| manager.watermark());
+                gc.collect_pending(self.held_the_watermark(), || manager.watermark());
             }
         }
     }

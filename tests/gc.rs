@@ -37,11 +37,13 @@ fn update(db: &Database, t: &Table<u32, [u64; 4]>, key: u32, value: u64) {
 
 /// Versions a quiet, reader-free table may keep per row under each policy:
 /// the newest, one history item that the master stores keep as their cut
-/// point, and for the cooperative policy the commits since the cached
-/// watermark was last refreshed.
+/// point, and for the cooperative and transaction-level policies the
+/// commits since the cached watermark was last refreshed (both refresh it
+/// once per 8 commits rather than scanning the registry on every commit).
 fn bound(policy: GcPolicy) -> usize {
     match policy {
         GcPolicy::Cooperative => 12,
+        GcPolicy::TransactionLevel => 2 + 8,
         _ => 2,
     }
 }

@@ -25,6 +25,7 @@
 //! [`Database::vacuum`]: crate::Database::vacuum
 
 use crate::sync::{AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -91,17 +92,58 @@ impl std::fmt::Display for GcPolicy {
     }
 }
 
-/// Commits between two watermark refreshes under the cooperative policy.
+/// Commits between two watermark refreshes under the cooperative and
+/// transaction-level policies.
 const REFRESH_EVERY: u64 = 8;
+
+/// Records written by one commit from which its committer refreshes the
+/// watermark at once (see [`Gc::commit_batches`]).
+const LARGE: usize = 16;
+
+/// This thread's shard of the transaction-level queues: threads are
+/// numbered in the order they first commit.
+#[cfg(not(all(loom, feature = "loom")))]
+fn shard_index() -> usize {
+    use std::cell::Cell;
+    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    INDEX.with(|i| {
+        if i.get() == usize::MAX {
+            // Relaxed: only uniqueness matters.
+            i.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        }
+        i.get()
+    })
+}
+
+#[cfg(all(loom, feature = "loom"))]
+fn shard_index() -> usize {
+    0
+}
 
 /// The keys one commit superseded in one table, to be pruned later.
 pub(crate) trait Batch: Send {
     /// Prunes (and retires) the batch's records at `watermark`.
     fn collect(&self, watermark: u64, gc: &Gc);
+    /// The number of records in the batch.
+    fn len(&self) -> usize;
 }
 
 /// The batches of one commit, with its timestamp.
 type CommitBatches = (u64, Vec<Box<dyn Batch>>);
+
+/// Queues of transaction-level batches: one per committing thread (threads
+/// share a queue only when there are more of them than queues), so that a
+/// commit takes an uncontended lock.
+const SHARDS: usize = 16;
+
+/// One queue of transaction-level batches, in commit order of its thread.
+#[derive(Default)]
+struct Shard {
+    queue: Mutex<VecDeque<CommitBatches>>,
+    /// Commits queued, readable without the lock (a hint).
+    len: AtomicU64,
+}
 
 /// The garbage collector's state in a database.
 pub(crate) struct Gc {
@@ -112,10 +154,11 @@ pub(crate) struct Gc {
     /// Versions handed to the epoch collector and perhaps not yet freed
     /// (see [`Gc::reclaim`]).
     debt: AtomicU64,
-    /// Transaction-level batches, by commit timestamp (roughly ascending).
-    batches: Mutex<VecDeque<CommitBatches>>,
-    /// The number of commits in `batches`, readable without the lock.
-    pending: AtomicU64,
+    /// Transaction-level batches (see [`Gc::commit_batches`]).
+    shards: Box<[CachePadded<Shard>]>,
+    /// The commit timestamp at which a committer last refreshed the
+    /// watermark for transaction-level collection.
+    refreshed_at: CachePadded<AtomicU64>,
 }
 
 impl Gc {
@@ -126,8 +169,8 @@ impl Gc {
             retired: AtomicU64::new(0),
             sweeps: AtomicU64::new(0),
             debt: AtomicU64::new(0),
-            batches: Mutex::new(VecDeque::new()),
-            pending: AtomicU64::new(0),
+            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
+            refreshed_at: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
@@ -171,61 +214,109 @@ impl Gc {
         self.cooperative() && ts % REFRESH_EVERY == 0
     }
 
-    /// Registers a commit's batches, then collects every registered batch
-    /// that the watermark has passed (unless another committer is at it).
+    /// Transaction-level GC at commit `ts` (the paper's design: per-thread
+    /// batches tagged with their commit timestamp, freed by whoever next
+    /// sees the watermark past them). Queues the commit's batches on this
+    /// thread's shard and collects the shard's batches that the watermark
+    /// has passed.
+    ///
+    /// The watermark is `cached` (the last one computed), refreshed by
+    /// `fresh` (a scan of the registry) at a bounded rate: when a batch
+    /// waits and [`REFRESH_EVERY`] commits have passed since the last
+    /// refresh, or when this commit's batches are large (a refresh is cheap
+    /// next to collecting them). The committer that refreshes also collects
+    /// what is due on the other shards, so batches of threads that stopped
+    /// committing are not left behind. No lock is shared between committers
+    /// of different shards, and the registry is scanned at most once per
+    /// [`REFRESH_EVERY`] small commits.
     pub(crate) fn commit_batches(
         &self,
         ts: u64,
         batches: Vec<Box<dyn Batch>>,
-        watermark: impl FnOnce() -> u64,
+        cached: u64,
+        fresh: impl FnOnce() -> u64,
     ) {
-        let mut queue = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
+        let large = batches.iter().map(|b| b.len()).sum::<usize>() >= LARGE;
+        let own = &self.shards[shard_index() % SHARDS];
+        let mut queue = own.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if !batches.is_empty() {
             queue.push_back((ts, batches));
-            // Relaxed: a hint for `collect_pending`; the queue is the truth.
-            self.pending.store(queue.len() as u64, Ordering::Relaxed);
         }
+        let waiting = queue.front().is_some_and(|&(oldest, _)| oldest > cached);
+        // Relaxed: a hint; the CAS elects one refresher per interval.
+        let last = self.refreshed_at.load(Ordering::Relaxed);
+        let refresh = waiting
+            && (large || ts.saturating_sub(last) >= REFRESH_EVERY)
+            && self
+                .refreshed_at
+                .compare_exchange(last, ts.max(last), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        let w = if refresh { fresh() } else { cached };
+        let due = Self::take_due(own, &mut queue, w);
         drop(queue);
-        self.collect_batches(watermark);
-    }
-
-    /// Collects due batches if there are any: called when a transaction
-    /// ends, which may have advanced the watermark. One relaxed load when
-    /// there is nothing to do.
-    #[inline]
-    pub(crate) fn collect_pending(&self, watermark: impl FnOnce() -> u64) {
-        // Relaxed: see `commit_batches`.
-        if self.pending.load(Ordering::Relaxed) > 0 {
-            self.collect_batches(watermark);
+        self.collect(due, w);
+        if refresh {
+            self.help(w);
         }
     }
 
-    /// Collects the registered batches that the watermark has passed.
-    pub(crate) fn collect_batches(&self, watermark: impl FnOnce() -> u64) {
-        let Ok(mut queue) = self.batches.try_lock() else {
-            return;
-        };
-        if queue.is_empty() {
-            return;
+    /// A transaction that read no more is ending, and it may have been the
+    /// snapshot holding the watermark back (`held`): if batches wait, refresh
+    /// the watermark and collect what is due everywhere. Otherwise it writes
+    /// nothing shared (a read-only transaction's common case).
+    pub(crate) fn collect_pending(&self, held: bool, fresh: impl FnOnce() -> u64) {
+        // Relaxed: hints; a missed batch waits for the next commit.
+        if held
+            && self
+                .shards
+                .iter()
+                .any(|s| s.len.load(Ordering::Relaxed) > 0)
+        {
+            self.help(fresh());
         }
-        let w = watermark();
-        let mut due = Vec::new();
-        while let Some(&(ts, _)) = queue.front() {
-            if ts > w {
-                break;
+    }
+
+    /// Collects the due batches of every shard whose lock is free: never
+    /// waits for a lock.
+    fn help(&self, w: u64) {
+        for shard in self.shards.iter() {
+            // Relaxed: a hint, as in `collect_pending`.
+            if shard.len.load(Ordering::Relaxed) == 0 {
+                continue;
             }
+            let Ok(mut queue) = shard.queue.try_lock() else {
+                continue;
+            };
+            let due = Self::take_due(shard, &mut queue, w);
+            drop(queue);
+            self.collect(due, w);
+        }
+    }
+
+    /// Pops the batches of `queue` (the locked queue of `shard`) that the
+    /// watermark `w` has passed.
+    fn take_due(shard: &Shard, queue: &mut VecDeque<CommitBatches>, w: u64) -> Vec<Box<dyn Batch>> {
+        let mut due = Vec::new();
+        while queue.front().is_some_and(|&(ts, _)| ts <= w) {
             due.extend(queue.pop_front().map(|(_, b)| b).into_iter().flatten());
         }
-        // Relaxed: as in `commit_batches`.
-        self.pending.store(queue.len() as u64, Ordering::Relaxed);
-        // A long reader lets the queue grow by one entry per commit; once
-        // it has drained, give the memory back (a VecDeque never shrinks by
+        // Relaxed: a hint for `collect_pending` and `help`.
+        shard.len.store(queue.len() as u64, Ordering::Relaxed);
+        // A long reader lets a queue grow by one entry per commit; once it
+        // has drained, give the memory back (a VecDeque never shrinks by
         // itself: 20,000 queued commits left 1 MB behind, issue 11).
         let len = queue.len().max(MIN_QUEUE);
         if queue.capacity() > 4 * len {
             queue.shrink_to(2 * len);
         }
-        drop(queue);
+        due
+    }
+
+    /// Collects `due` at the watermark `w`, outside any lock.
+    fn collect(&self, due: Vec<Box<dyn Batch>>, w: u64) {
+        if due.is_empty() {
+            return;
+        }
         let before = self.counts().0;
         for batch in &due {
             batch.collect(w, self);

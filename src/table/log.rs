@@ -109,6 +109,10 @@ struct KeyBatch<K, T: Tuple, S: VersionStore<T>> {
 }
 
 impl<K: Key, T: Tuple, S: VersionStore<T>> Batch for KeyBatch<K, T, S> {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     fn collect(&self, watermark: u64, _gc: &Gc) {
         if let Some(table) = self.table.upgrade() {
             for key in &self.keys {
