@@ -16,7 +16,7 @@ use multiverse_driver::{report, workload};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[global_allocator]
 static ALLOC: multiverse_driver::alloc::Counting = multiverse_driver::alloc::Counting;
@@ -195,6 +195,10 @@ fn main() -> ExitCode {
 }
 
 fn sweep(args: &Args) -> Result<(), String> {
+    let start = Instant::now();
+    let date = today();
+    // The tree as the run starts, before it writes its own results.
+    let commit = report::commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
     let config = config(args)?;
     let entries = select_subjects(&args.subjects)?;
     let workloads = select_workloads(&args.workloads)?;
@@ -264,20 +268,20 @@ fn sweep(args: &Args) -> Result<(), String> {
         std::fs::write(path(suffix), text).map_err(|e| format!("{}: {e}", path(suffix).display()))
     };
     write(".csv", &report::csv(&results, &config))?;
-    write(
-        ".md",
-        &format!(
-            "# {}\n\nCommand: `{command}`\n\nDate: {} · machine: {}\n\n```text{table}```\n",
-            args.name,
-            today(),
-            machine()
-        ),
-    )?;
+    let provenance = report::Provenance {
+        command,
+        commit,
+        date,
+        machine: machine(),
+        wall: start.elapsed(),
+    };
+    write(".md", &report::markdown(&args.name, &provenance, &table))?;
     report::plot_throughput(&results, &path("-throughput.svg"))?;
     report::plot_memory(&results, &path("-memory.svg"))?;
     eprintln!(
-        "wrote {}, .csv, -throughput.svg and -memory.svg",
-        path(".md").display()
+        "wrote {}, .csv, -throughput.svg and -memory.svg; the run took {}",
+        path(".md").display(),
+        report::wall_time(provenance.wall)
     );
     Ok(())
 }

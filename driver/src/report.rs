@@ -1,6 +1,7 @@
 //! What a sweep leaves behind: the comparison table (printed, and kept in
-//! `results/<name>.md` with the command and the machine), the CSV and two
-//! SVG plots (throughput and memory).
+//! `results/<name>.md` under what reproduces it: the command, the commit of
+//! the tree it ran on, the date, the wall time and the machine), the CSV and
+//! two SVG plots (throughput and memory).
 
 use crate::run::{Config, Measurement};
 use crate::subject::Kind;
@@ -8,6 +9,8 @@ use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 /// `1234567.0` as `1.23 M`.
 fn rate(x: f64) -> String {
@@ -108,22 +111,91 @@ pub fn table(results: &[Measurement], config: &Config) -> String {
             );
         }
     }
+    out.push_str(&summary(&groups));
+    out
+}
+
+/// A ceiling of the summary: a bare index without transactions, and the
+/// multiverse stores it bounds.
+struct Ceiling {
+    /// The ceiling subject's name.
+    name: &'static str,
+    /// Whether a multiverse subject runs on the same index, and so is
+    /// bounded by this ceiling: the skiplist alone (`mv-<store>`) by
+    /// `skipmap`, the hash index (`mv-<store>+hash`) by `dashmap`.
+    bounds: fn(&str) -> bool,
+    /// Whether its writers run free beside a long scan, so that its
+    /// long-scan throughput bounds what writers beside a scan can do.
+    /// `dashmap`'s iterator holds each shard's read lock while it walks the
+    /// shard, so its writers wait for the scanner: its long-scan throughput
+    /// measures that lock, not a bound.
+    free_beside_scan: bool,
+}
+
+/// The ceilings of the summary, in column order.
+const CEILINGS: [Ceiling; 2] = [
+    Ceiling {
+        name: "skipmap",
+        bounds: |subject| !subject.contains("+hash"),
+        free_beside_scan: true,
+    },
+    Ceiling {
+        name: "dashmap",
+        bounds: |subject| subject.contains("+hash"),
+        free_beside_scan: false,
+    },
+];
+
+/// The ratio of the summary for `ceiling` in one cell: the best multiverse
+/// store on the ceiling's index against the ceiling, or `None` where there
+/// is nothing comparable (no such store or ceiling in the cell, or a
+/// long-scan cell whose ceiling's writers wait for its scanner).
+fn ceiling_ratio(workload: &str, group: &[&Measurement], ceiling: &Ceiling) -> Option<f64> {
+    let long_scan = crate::workload::by_name(workload).is_some_and(|w| w.long_scan);
+    if long_scan && !ceiling.free_beside_scan {
+        return None;
+    }
+    let bound = group
+        .iter()
+        .find(|m| m.kind == Kind::Ceiling && m.subject == ceiling.name)?
+        .throughput();
+    let store = group
+        .iter()
+        .filter(|m| m.kind == Kind::Engine && (ceiling.bounds)(&m.subject))
+        .map(|m| m.throughput())
+        .max_by(f64::total_cmp)?;
+    (bound > 0.0).then(|| store / bound)
+}
+
+/// The summary: per cell, multiverse's best store against the best
+/// transactional peer, and each ceiling against the best store on the same
+/// index, with a line under it on what the ratios compare.
+fn summary(groups: &[(&'static str, usize, Vec<&Measurement>)]) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "\nsummary: multiverse's best store against the best transactional peer and the ceilings\n  {:<17} {:>7} {:<28} {:<30} {:>8} {:>9} {:>9}",
         "workload", "threads", "best multiverse", "best peer", "vs peer", "vs skipmap", "vs dashmap"
     );
-    for (workload, threads, group) in &groups {
+    // Whether the rows compare with a ceiling at all, and whether one of
+    // them leaves out a ceiling whose writers wait for its scanner.
+    let (mut ceilings, mut waiting) = (false, false);
+    for (workload, threads, group) in groups {
         let Some(mv) = best(group, Kind::Engine) else {
             continue;
         };
+        let long_scan = crate::workload::by_name(workload).is_some_and(|w| w.long_scan);
+        for m in group.iter().filter(|m| m.kind == Kind::Ceiling) {
+            ceilings = true;
+            waiting |= long_scan
+                && CEILINGS
+                    .iter()
+                    .any(|c| c.name == m.subject && !c.free_beside_scan);
+        }
         let peer = best(group, Kind::Peer);
-        let ceiling = |name: &str| {
-            group
-                .iter()
-                .find(|m| m.subject == name)
-                .map(|m| m.throughput())
-        };
+        let [skipmap, dashmap] = CEILINGS
+            .each_ref()
+            .map(|c| ceiling_ratio(workload, group, c));
         let _ = writeln!(
             out,
             "  {:<17} {:>7} {:<28} {:<30} {:>8} {:>9} {:>9}",
@@ -136,11 +208,98 @@ pub fn table(results: &[Measurement], config: &Config) -> String {
                 rate(p.throughput())
             )),
             ratio(mv.throughput(), peer.map(Measurement::throughput)),
-            ratio(mv.throughput(), ceiling("skipmap")),
-            ratio(mv.throughput(), ceiling("dashmap")),
+            skipmap.map_or("-".into(), |r| format!("{r:.2}x")),
+            dashmap.map_or("-".into(), |r| format!("{r:.2}x")),
+        );
+    }
+    if ceilings {
+        let _ = writeln!(
+            out,
+            "  vs skipmap: the best store on the skiplist alone (mv-<store>); vs dashmap: the best store with the hash index (mv-<store>+hash)."
+        );
+    }
+    if waiting {
+        let _ = writeln!(
+            out,
+            "  long-scan has no vs dashmap: dashmap's scan holds each shard's read lock, so its writers wait for the scanner (a lock, not a bound)."
         );
     }
     out
+}
+
+/// What reproduces a run, written at the head of `results/<name>.md`.
+#[derive(Clone, Debug)]
+pub struct Provenance {
+    /// The command line, as it would be typed again.
+    pub command: String,
+    /// The commit of the tree the driver ran on ([`commit`]).
+    pub commit: String,
+    /// The day the run started (UTC), as `YYYY-MM-DD`.
+    pub date: String,
+    /// The machine, as far as the driver can tell.
+    pub machine: String,
+    /// The wall time of the whole run: loading, warm-up and measurement of
+    /// every cell.
+    pub wall: Duration,
+}
+
+/// The commit of the git tree around `dir`: `git rev-parse --short HEAD`,
+/// with `-dirty` appended if `git status --porcelain` lists anything (a
+/// change, or an untracked file, anywhere in the tree), and `unknown` if git
+/// cannot tell (not installed, or not a repository).
+pub fn commit(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+    };
+    describe(
+        git(&["rev-parse", "--short", "HEAD"]).as_deref(),
+        git(&["status", "--porcelain"]).as_deref(),
+    )
+}
+
+/// [`commit`] from what git printed: `head` for `rev-parse`, `status` for
+/// `status --porcelain` (`None`: git failed).
+fn describe(head: Option<&str>, status: Option<&str>) -> String {
+    match (head.map(str::trim).filter(|h| !h.is_empty()), status) {
+        (None, _) => "unknown".into(),
+        (Some(head), Some(status)) if status.trim().is_empty() => head.into(),
+        (Some(head), Some(_)) => format!("{head}-dirty"),
+        (Some(head), None) => format!("{head} (whether the tree was clean: unknown)"),
+    }
+}
+
+/// A wall time as `4 min 31 s` (`12.3 s` under a minute, `1 h 02 min 05 s`
+/// from an hour).
+pub fn wall_time(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{:.1} s", d.as_secs_f64()),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min {:02} s", s / 3600, s / 60 % 60, s % 60),
+    }
+}
+
+/// `results/<name>.md`: what reproduces the run, then the comparison table.
+pub fn markdown(name: &str, provenance: &Provenance, table: &str) -> String {
+    let Provenance {
+        command,
+        commit,
+        date,
+        machine,
+        wall,
+    } = provenance;
+    format!(
+        "# {name}\n\nCommand: `{command}`\n\nCommit: {commit} · date: {date} · wall time: {} \
+         (the whole run) · machine: {machine}\n\n```text{table}```\n",
+        wall_time(*wall),
+    )
 }
 
 /// Every measurement as one CSV row, with the sweep's parameters.
@@ -340,4 +499,131 @@ pub fn plot_memory(results: &[Measurement], path: &Path) -> Result<(), String> {
         .draw()
         .map_err(plot_err)?;
     root.present().map_err(plot_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A measurement of `commits` transactions in one second.
+    fn cell(subject: &str, kind: Kind, workload: &'static str, commits: u64) -> Measurement {
+        Measurement {
+            subject: subject.into(),
+            kind,
+            workload,
+            threads: 2,
+            seconds: 1.0,
+            commits,
+            aborts: 0,
+            retries: 0,
+            failed: 0,
+            scans: 0,
+            scan_ms: None,
+            heap_loaded: 0,
+            heap_peak: 0,
+            heap_end: 0,
+        }
+    }
+
+    /// Every subject of the default experiment's kinds in one `workload`
+    /// cell: the hash store fastest, the skiplist store at half the
+    /// skipmap, a peer, and dashmap slowest of all.
+    fn sweep(workload: &'static str) -> Vec<Measurement> {
+        vec![
+            cell("mv-n2o", Kind::Engine, workload, 40_000),
+            cell("mv-n2o+hash", Kind::Engine, workload, 80_000),
+            cell("skipdb-optimistic", Kind::Peer, workload, 10_000),
+            cell("skipmap", Kind::Ceiling, workload, 80_000),
+            cell("dashmap", Kind::Ceiling, workload, 100),
+        ]
+    }
+
+    /// The summary's row of `workload`, split into its columns from `vs
+    /// peer` on.
+    fn summary_ratios(results: &[Measurement], workload: &str) -> Vec<String> {
+        let text = summary(&groups(results));
+        let row = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(workload))
+            .unwrap_or_else(|| panic!("no summary row for {workload} in\n{text}"));
+        let columns: Vec<String> = row.split_whitespace().map(String::from).collect();
+        columns[columns.len() - 3..].to_vec()
+    }
+
+    #[test]
+    fn long_scan_summary_has_no_dashmap_ratio() {
+        let ratios = summary_ratios(&sweep("long-scan"), "long-scan");
+        assert_eq!(ratios, ["8.00x", "0.50x", "-"]);
+        assert!(summary(&groups(&sweep("long-scan"))).contains("long-scan has no vs dashmap"));
+    }
+
+    #[test]
+    fn ceilings_are_compared_with_stores_on_their_own_index() {
+        // The skiplist store against skipmap, the hash store against dashmap;
+        // never the hash store against the bare skiplist.
+        let ratios = summary_ratios(&sweep("update-intensive"), "update-intensive");
+        assert_eq!(ratios, ["8.00x", "0.50x", "800.00x"]);
+        assert!(!summary(&groups(&sweep("update-intensive"))).contains("long-scan has no"));
+    }
+
+    #[test]
+    fn a_summary_without_ceilings_says_nothing_about_them() {
+        let stores: Vec<Measurement> = sweep("long-scan")
+            .into_iter()
+            .filter(|m| m.kind == Kind::Engine)
+            .collect();
+        let text = summary(&groups(&stores));
+        assert_eq!(summary_ratios(&stores, "long-scan"), ["-", "-", "-"]);
+        assert!(!text.contains("vs skipmap:"), "{text}");
+        assert!(!text.contains("long-scan has no"), "{text}");
+    }
+
+    #[test]
+    fn a_ceiling_without_a_store_on_its_index_has_no_ratio() {
+        let only_hash: Vec<Measurement> = sweep("ycsb-a")
+            .into_iter()
+            .filter(|m| m.subject != "mv-n2o")
+            .collect();
+        assert_eq!(
+            summary_ratios(&only_hash, "ycsb-a"),
+            ["8.00x", "-", "800.00x"]
+        );
+    }
+
+    #[test]
+    fn the_commit_is_marked_dirty_or_unknown() {
+        assert_eq!(describe(Some("9a5ca67\n"), Some("")), "9a5ca67");
+        assert_eq!(
+            describe(Some("9a5ca67\n"), Some(" M driver/src/report.rs\n")),
+            "9a5ca67-dirty"
+        );
+        assert_eq!(describe(None, None), "unknown");
+        assert_eq!(describe(Some(""), Some("")), "unknown");
+    }
+
+    #[test]
+    fn wall_times_read_in_minutes_and_hours() {
+        assert_eq!(wall_time(Duration::from_millis(12_340)), "12.3 s");
+        assert_eq!(wall_time(Duration::from_secs(271)), "4 min 31 s");
+        assert_eq!(wall_time(Duration::from_secs(3725)), "1 h 02 min 05 s");
+    }
+
+    #[test]
+    fn the_markdown_names_command_commit_date_and_wall_time() {
+        let provenance = Provenance {
+            command: "cargo run --release -p multiverse-driver --".into(),
+            commit: "9a5ca67-dirty".into(),
+            date: "2026-12-03".into(),
+            machine: "2 cores".into(),
+            wall: Duration::from_secs(271),
+        };
+        let md = markdown("main", &provenance, "\ntable\n");
+        assert!(
+            md.starts_with("# main\n\nCommand: `cargo run --release -p multiverse-driver --`\n")
+        );
+        assert!(md.contains(
+            "Commit: 9a5ca67-dirty · date: 2026-12-03 · wall time: 4 min 31 s (the whole run)"
+        ));
+        assert!(md.ends_with("```text\ntable\n```\n"));
+    }
 }
