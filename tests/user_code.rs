@@ -330,6 +330,33 @@ const MAX_ROUNDS: u64 = 30 * ROUNDS;
 /// The policies that free old versions on the transactions' own paths.
 const POLICIES: [GcPolicy; 2] = [GcPolicy::TransactionLevel, GcPolicy::Cooperative];
 
+/// A fixed xorshift sequence that varies the work of each round: the
+/// collector runs on every 128th pin of a thread, and work of a fixed
+/// period could make it land on only some kinds of pin (the writes', never
+/// the commit's). With jitter it lands on each kind in turn.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        Jitter(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// A number below `n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Reads `extra` keys in `tx`: one pin each, to vary a round's pins.
+fn pins<T: Tuple>(tx: &Transaction, t: &Table<u64, T>, extra: u64) {
+    for k in 0..extra {
+        tx.read(t, &k, |r| r.is_some()).unwrap();
+    }
+}
+
 const DROP_PANIC: &str = "Bomb::drop panics";
 
 /// Armed: the next [`Bomb`] dropped panics (and disarms the switch).
@@ -368,30 +395,31 @@ impl Tuple for Bomb {
 /// What the rounds of a `Drop` test saw.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Panics out of `begin` or `commit`.
+    /// Panics out of `begin`, `commit` or `rollback`.
     panics: u64,
     /// Panics out of a write, after which the transaction was unusable.
     poisoned: u64,
 }
 
-/// Rounds of transactions, each writing a few keys with the switch armed,
-/// so that old versions the collector frees panic where it frees them;
-/// after each round every key takes a write and a commit goes through.
+/// Rounds of transactions, each writing a few keys with the switch armed
+/// and then committing or rolling back, so that old versions the collector
+/// frees panic where it frees them; after each round every key takes a
+/// write and a commit goes through.
 fn bomb_rounds(storage: Storage, policy: GcPolicy) -> Seen {
     let db = Database::builder().storage(storage).gc(policy).build();
     let t: Table<u64, Bomb> = db.create_table("t").unwrap();
     load(&db, &t, (0..KEYS).map(|k| (k, Bomb(0))));
     let mut seen = Seen::default();
+    let mut jitter = Jitter::new();
     for round in 0..MAX_ROUNDS {
         if round >= ROUNDS && seen.panics + seen.poisoned >= DROPS {
             break;
         }
+        let (writes, roll_back, extra) = (1 + jitter.below(KEYS), jitter.below(3) == 0, jitter.below(4));
         ARMED.store(true, SeqCst);
         let panicked = panics_with(DROP_PANIC, || {
             let mut tx = db.begin();
-            // Varying work per round: the collector runs on every 128th
-            // pin of a thread, so it lands on every kind of pin in turn.
-            for k in 0..1 + round % KEYS {
+            for k in 0..writes {
                 if panics_with(DROP_PANIC, || tx.modify(&t, &k, |r| r.0 += 1).unwrap()) {
                     seen.poisoned += 1;
                     assert!(!tx.is_active(), "a write that panicked leaves its transaction unusable");
@@ -400,11 +428,18 @@ fn bomb_rounds(storage: Storage, policy: GcPolicy) -> Seen {
                     return;
                 }
             }
-            tx.commit().unwrap();
+            // Some rounds roll back: a rollback pins too, and must undo
+            // every write whatever the collector runs there.
+            if roll_back {
+                tx.rollback();
+            } else {
+                tx.commit().unwrap();
+            }
         });
         ARMED.store(false, SeqCst);
         seen.panics += u64::from(panicked);
         let mut tx = db.begin();
+        pins(&tx, &t, extra);
         for k in 0..KEYS {
             tx.modify(&t, &k, |r| r.0 += 1)
                 .unwrap_or_else(|e| panic!("round {round}: key {k} takes no write: {e}"));
@@ -489,12 +524,14 @@ fn echo_rounds(storage: Storage, policy: GcPolicy) -> u64 {
     *HOOK.lock().unwrap_or_else(PoisonError::into_inner) = Some((db.clone(), counter.clone()));
     ECHOES.store(0, SeqCst);
     ECHOING.store(true, SeqCst);
+    let mut jitter = Jitter::new();
     for round in 0..MAX_ROUNDS {
         if round >= ROUNDS && ECHOES.load(SeqCst) >= DROPS {
             break;
         }
         let mut tx = db.begin();
-        for k in 0..1 + round % KEYS {
+        pins(&tx, &t, jitter.below(4));
+        for k in 0..1 + jitter.below(KEYS) {
             tx.modify(&t, &k, |r| r.0 += 1).unwrap();
         }
         tx.commit().expect("commits go on");
