@@ -51,7 +51,10 @@ fn panics_with(message: &str, f: impl FnOnce()) -> bool {
 /// Asserts that a transaction left by a panic is unusable: not active, and
 /// every call answers `Aborted`, `commit` included.
 fn assert_poisoned<K: Key, T: Tuple>(mut tx: Transaction, t: &Table<K, T>, key: K, row: T) {
-    assert!(!tx.is_active(), "a transaction left by a panic is not active");
+    assert!(
+        !tx.is_active(),
+        "a transaction left by a panic is not active"
+    );
     assert_err!(tx.get(t, &key), Aborted, "get");
     assert_err!(tx.read(t, &key, |r| r.is_some()), Aborted, "read");
     assert_err!(tx.scan(t, ..), Aborted, "scan");
@@ -76,7 +79,9 @@ fn finishes<R: Send + 'static>(what: &str, work: impl FnOnce() -> R + Send + 'st
             Err(payload) => panic::resume_unwind(payload),
             Ok(()) => unreachable!("the worker sends before it returns"),
         },
-        Err(RecvTimeoutError::Timeout) => panic!("{what}: not finished after 30 s, a commit is stuck"),
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("{what}: not finished after 30 s, a commit is stuck")
+        }
     }
 }
 
@@ -156,11 +161,17 @@ fn fragile_rows(storage: Storage) -> (Database, Table<u64, Fragile>) {
 fn both_keys_take_writes(db: &Database, t: &Table<u64, Fragile>, tx: Transaction) {
     drop(tx);
     let value = |k| db.begin().read(t, &k, |r| r.map(|r| r.0)).unwrap();
-    assert_eq!(value(1), Some(10), "the panicking transaction's write is undone");
+    assert_eq!(
+        value(1),
+        Some(10),
+        "the panicking transaction's write is undone"
+    );
     assert_eq!(value(2), Some(20));
     let mut tx = db.begin();
-    tx.modify(t, &1, |r| r.0 += 100).expect("key 1 takes writes");
-    tx.modify(t, &2, |r| r.0 += 100).expect("key 2 takes writes");
+    tx.modify(t, &1, |r| r.0 += 100)
+        .expect("key 1 takes writes");
+    tx.modify(t, &2, |r| r.0 += 100)
+        .expect("key 2 takes writes");
     tx.commit().expect("commits go on");
     assert_eq!((value(1), value(2)), (Some(110), Some(120)));
 }
@@ -415,14 +426,21 @@ fn bomb_rounds(storage: Storage, policy: GcPolicy) -> Seen {
         if round >= ROUNDS && seen.panics + seen.poisoned >= DROPS {
             break;
         }
-        let (writes, roll_back, extra) = (1 + jitter.below(KEYS), jitter.below(3) == 0, jitter.below(4));
+        let (writes, roll_back, extra) = (
+            1 + jitter.below(KEYS),
+            jitter.below(3) == 0,
+            jitter.below(4),
+        );
         ARMED.store(true, SeqCst);
         let panicked = panics_with(DROP_PANIC, || {
             let mut tx = db.begin();
             for k in 0..writes {
                 if panics_with(DROP_PANIC, || tx.modify(&t, &k, |r| r.0 += 1).unwrap()) {
                     seen.poisoned += 1;
-                    assert!(!tx.is_active(), "a write that panicked leaves its transaction unusable");
+                    assert!(
+                        !tx.is_active(),
+                        "a write that panicked leaves its transaction unusable"
+                    );
                     assert_err!(tx.modify(&t, &k, |r| r.0 += 1), Aborted);
                     assert_err!(tx.commit(), Aborted, "after a panic in a write");
                     return;
@@ -540,7 +558,11 @@ fn echo_rounds(storage: Storage, policy: GcPolicy) -> u64 {
     *HOOK.lock().unwrap_or_else(PoisonError::into_inner) = None;
     let echoes = ECHOES.load(SeqCst);
     let counted = db.begin().get(&counter, &0).unwrap().unwrap()[0];
-    assert_eq!(counted, i64::try_from(echoes).unwrap(), "every drop's commit counted");
+    assert_eq!(
+        counted,
+        i64::try_from(echoes).unwrap(),
+        "every drop's commit counted"
+    );
     echoes
 }
 
