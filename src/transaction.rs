@@ -322,11 +322,13 @@ impl Transaction {
         }
         // Pin once, before taking a timestamp: this pin may run deferred
         // destructors (user `Drop`s, which may panic, or commit on this
-        // database and so wait for every earlier timestamp to publish). Every
-        // pin below is nested in this one, and a nested pin never collects
+        // database and so wait for every earlier timestamp to publish). The
+        // ordered publish step below takes no pin (it uses this guard), and
+        // the pins after it are nested in this one, which never collect
         // (crossbeam-epoch's `Local::pin` collects only when the thread's
-        // guard count goes from 0 to 1), so the commit runs no user code from
-        // here on, in the ordered publish step least of all.
+        // guard count goes from 0 to 1): no deferred destructor runs in this
+        // commit from here on, so a commit that has taken its timestamp
+        // publishes it and returns.
         let guard = epoch::pin();
         let logs = &mut self.logs;
         // Sized here, so that the window below does not reallocate it.
@@ -353,6 +355,9 @@ impl Transaction {
     }
 
     /// Rolls back: nothing this transaction wrote ever becomes visible.
+    ///
+    /// If a `Drop` that the epoch collector runs when the rollback pins
+    /// panics, the panic propagates once the writes are undone.
     pub fn rollback(self) {
         drop(self);
     }
@@ -366,7 +371,9 @@ impl Transaction {
 ///
 /// The loop ends: a panic leaves `pin` only from dropping a bag of garbage
 /// that the collector has taken off its queue, and the thread's next pin
-/// collects only 128 pins later.
+/// collects only 128 pins later. (In a thread-local destructor, after the
+/// thread's epoch handle is gone, every pin registers afresh and may
+/// collect; each panic still used up a bag of garbage.)
 fn pin_catching() -> (Guard, Option<Box<dyn Any + Send>>) {
     let mut caught = None;
     loop {

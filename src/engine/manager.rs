@@ -52,7 +52,7 @@
 //! runs nothing), and allocating the GC batches (an allocation failure
 //! aborts the process, it does not unwind). The one arithmetic step, `+ 1`
 //! on the clock, cannot overflow: the clock would first pass `INFINITY`
-//! (2^63 - 1), at a billion commits a second after three centuries.
+//! (2^63 - 1), at a billion commits a second, after nearly three centuries.
 //! Anything fallible that later work puts into this step (a log append, a
 //! validation) must run before the timestamp is taken, or report its
 //! failure without unwinding and still publish.
