@@ -469,9 +469,10 @@ fn bomb_rounds(storage: Storage, policy: GcPolicy) -> Seen {
 
 for_each_store! {
     /// A row `Drop` that panics, run by the epoch collector wherever a
-    /// transaction pins (its begin, its writes, its commit), leaves every row
-    /// writable and stops no commit: no panic lands between taking a commit
-    /// timestamp and publishing it, and a write it interrupts leaves its
+    /// transaction pins (its begin, its writes, its commit, its rollback),
+    /// leaves every row writable and stops no commit: no panic lands between
+    /// taking a commit timestamp and publishing it, a rollback it interrupts
+    /// still undoes every write, and a write it interrupts leaves its
     /// transaction aborted.
     fn a_panicking_row_drop_in_the_collector_stops_no_commit(storage: Storage) {
         let _serial = serial();
