@@ -5,6 +5,19 @@
 //! uncommitted versions, tagged with its id. Commit stamps them with one
 //! timestamp ([`crate::engine::manager`]); rollback undoes them. A write that loses
 //! a write-write conflict rolls the whole transaction back at once.
+//!
+//! # User code
+//!
+//! A write runs user code: the closure of `modify`, the row's `Clone`,
+//! `PartialEq` and `delta_to`, the key's `Clone`, and any `Drop` that the
+//! epoch collector runs when the write pins. The stores and tables run it
+//! before they claim a row, never while a claim is held and not yet in the
+//! write log, so a panic never leaves a row claimed. What a panic leaves is
+//! the transaction: a write marks it poisoned before it enters the table and
+//! records its outcome after, so a transaction that a panic interrupted
+//! answers `Aborted` from then on, and its earlier writes are undone when it
+//! is dropped. Commit runs no user code between taking its timestamp and
+//! publishing it (see [`crate::engine::manager`]).
 
 use crate::engine::watermark::Slot;
 use crate::engine::Engine;
@@ -12,6 +25,8 @@ use crate::header::{Timestamp, View};
 use crate::store::VersionStore;
 use crate::table::{dispatch, Key, TableCore, TableLog, Write, WriteLog};
 use crate::{Error, Result, Table, Tuple};
+use crossbeam_epoch::{self as epoch, Guard};
+use std::any::Any;
 use std::borrow::Borrow;
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,7 +36,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Active,
+    /// Rolled back by a write conflict.
     Aborted,
+    /// A write is in progress, or a panic in user code interrupted one: the
+    /// transaction answers `Aborted` and is rolled back when dropped.
+    Poisoned,
 }
 
 /// A snapshot-isolation transaction.
@@ -65,7 +84,9 @@ impl Transaction {
         Timestamp(self.snapshot)
     }
 
-    /// `false` once a write conflict has rolled the transaction back.
+    /// `false` once a write conflict has rolled the transaction back, or a
+    /// panic in user code (a closure, a `Clone`, a `Drop`) has interrupted
+    /// one of its writes.
     pub fn is_active(&self) -> bool {
         self.state == State::Active
     }
@@ -78,7 +99,7 @@ impl Transaction {
     }
 
     fn check<K: Key, T: Tuple>(&self, table: &Table<K, T>) -> Result<()> {
-        if self.state == State::Aborted {
+        if self.state != State::Active {
             return Err(Error::Aborted);
         }
         if !Arc::ptr_eq(table.core(), &self.db) {
@@ -88,11 +109,17 @@ impl Transaction {
     }
 
     /// The view to write with: takes a transaction id at the first write.
+    ///
+    /// Marks the transaction poisoned until [`finish`](Self::finish) records
+    /// the write's outcome: if user code panics in between, the transaction
+    /// stays poisoned (unusable, rolled back when dropped). Every write goes
+    /// from here to `finish`.
     fn write_view<K: Key, T: Tuple>(&mut self, table: &Table<K, T>) -> Result<View> {
         self.check(table)?;
         if self.me == 0 {
             self.me = View::tag(self.db.manager.new_txn_id());
         }
+        self.state = State::Poisoned;
         Ok(self.view())
     }
 
@@ -209,7 +236,9 @@ impl Transaction {
         })
     }
 
-    /// Records a successful write; rolls back on a conflict.
+    /// Records the outcome of a write that [`write_view`](Self::write_view)
+    /// began: logs a successful write, rolls back on a conflict, and makes
+    /// the transaction active again otherwise.
     fn finish<K: Key, T: Tuple, S: VersionStore<T>>(
         &mut self,
         core: &Arc<TableCore<K, T, S>>,
@@ -218,14 +247,23 @@ impl Transaction {
         match result {
             Ok(write) => {
                 self.log_for(core).push(write);
+                self.state = State::Active;
                 Ok(())
             }
             Err(Error::WriteConflict) => {
-                self.abort_writes();
                 self.state = State::Aborted;
+                let (guard, caught) = pin_catching();
+                self.abort_writes(&guard);
+                drop(guard);
+                if let Some(payload) = caught {
+                    std::panic::resume_unwind(payload);
+                }
                 Err(Error::WriteConflict)
             }
-            Err(answer) => Err(answer),
+            Err(answer) => {
+                self.state = State::Active;
+                Err(answer)
+            }
         }
     }
 
@@ -256,9 +294,11 @@ impl Transaction {
         self.snapshot <= cached && cached < m.snapshot()
     }
 
-    fn abort_writes(&mut self) {
+    /// Undoes every write, newest first. Runs no user code under `guard`
+    /// (the caller pinned it, see [`pin_catching`]).
+    fn abort_writes(&mut self, guard: &Guard) {
         for log in self.logs.iter_mut().rev() {
-            log.abort();
+            log.abort(guard);
         }
         self.logs.clear();
     }
@@ -266,18 +306,37 @@ impl Transaction {
     /// Commits: every write becomes visible, at once, to transactions that
     /// begin afterwards. Returns the commit timestamp (the snapshot, for a
     /// transaction that wrote nothing). `Err(Aborted)` if a conflict rolled
-    /// the transaction back.
+    /// the transaction back, or a panic interrupted one of its writes.
+    ///
+    /// If a `Drop` that the epoch collector runs when the commit pins
+    /// panics, the panic propagates before the commit takes a timestamp:
+    /// nothing is committed, and the writes are rolled back.
     pub fn commit(mut self) -> Result<Timestamp> {
-        if self.state == State::Aborted {
+        if self.state != State::Active {
             return Err(Error::Aborted);
         }
         if self.logs.is_empty() {
             return Ok(Timestamp(self.snapshot));
         }
+        // Pin once, before taking a timestamp: this pin may run deferred
+        // destructors (user `Drop`s, which may panic, or commit on this
+        // database and so wait for every earlier timestamp to publish). The
+        // ordered publish step below takes no pin (it uses this guard), and
+        // the pins after it are nested in this one, which never collect
+        // (crossbeam-epoch's `Local::pin` collects only when the thread's
+        // guard count goes from 0 to 1): no deferred destructor runs in this
+        // commit from here on, so a commit that has taken its timestamp
+        // publishes it and returns.
+        let guard = epoch::pin();
         let logs = &mut self.logs;
-        let mut batches = Vec::new();
+        // Sized here, so that the window below does not reallocate it.
+        let mut batches = Vec::with_capacity(logs.len());
         let ts = self.db.manager.commit(|ts| {
-            batches.extend(logs.iter_mut().filter_map(|log| log.commit(ts)));
+            for log in logs.iter_mut() {
+                if let Some(batch) = log.commit(ts, &guard) {
+                    batches.push(batch);
+                }
+            }
         });
         self.logs.clear();
         // We read no more: deregister first, so that the watermark we
@@ -290,18 +349,52 @@ impl Transaction {
         } else if gc.refresh_due(ts) || (gc.cooperative() && self.held_the_watermark()) {
             manager.watermark();
         }
+        drop(guard);
         Ok(Timestamp(ts))
     }
 
     /// Rolls back: nothing this transaction wrote ever becomes visible.
-    pub fn rollback(mut self) {
-        self.abort_writes();
+    ///
+    /// If a `Drop` that the epoch collector runs when the rollback pins
+    /// panics, the panic propagates once the writes are undone.
+    pub fn rollback(self) {
+        drop(self);
+    }
+}
+
+/// Pins the epoch for a rollback: the pin may run deferred destructors (user
+/// `Drop`s), and one that panics must not stop the rollback, which may be
+/// running while the thread unwinds from another panic. Returns the guard
+/// and the first panic caught, for the caller to resume once its state is
+/// consistent.
+///
+/// The loop ends: a panic leaves `pin` only from dropping a bag of garbage
+/// that the collector has taken off its queue, and the thread's next pin
+/// collects only 128 pins later. (In a thread-local destructor, after the
+/// thread's epoch handle is gone, every pin registers afresh and may
+/// collect; each panic still used up a bag of garbage.)
+fn pin_catching() -> (Guard, Option<Box<dyn Any + Send>>) {
+    let mut caught = None;
+    loop {
+        match std::panic::catch_unwind(epoch::pin) {
+            Ok(guard) => return (guard, caught),
+            Err(payload) => {
+                caught.get_or_insert(payload);
+            }
+        }
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        self.abort_writes();
+        if self.logs.is_empty() && self.slot.is_none() {
+            // Committed: nothing left to do, and no pin to run user code.
+            return;
+        }
+        // One pin for the whole rollback: the pins nested in it (the
+        // watermark's, the collector's) run no destructors.
+        let (guard, caught) = pin_catching();
+        self.abort_writes(&guard);
         if self.slot.take().is_some() {
             let (manager, gc) = (&self.db.manager, &self.db.gc);
             if gc.cooperative() {
@@ -314,6 +407,12 @@ impl Drop for Transaction {
                 // Ours may have been the snapshot holding back
                 // transaction-level batches.
                 gc.collect_pending(self.held_the_watermark(), || manager.watermark());
+            }
+        }
+        drop(guard);
+        if let Some(payload) = caught {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(payload);
             }
         }
     }

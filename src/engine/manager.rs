@@ -29,6 +29,33 @@
 //!
 //! Read-only transactions take no commit timestamp and touch no shared word
 //! on commit; a transaction takes an id only when it first writes.
+//!
+//! # Nothing in the ordered publish step runs user code or can panic
+//!
+//! From the `fetch_add` that takes a timestamp to the store that publishes
+//! it, every later committer waits for this one. So nothing in that window
+//! may run user code, panic, or wait for anything that user code may hold:
+//! a panic there would leave a timestamp taken and never published, and
+//! stop every later commit of the database for ever; a user `Drop` that
+//! commits on the same database would wait for our publish while we wait
+//! for it. The window therefore
+//!
+//! * takes no epoch pin: the caller pins *before* taking the timestamp and
+//!   passes the guard down (a pin may run deferred destructors, user
+//!   `Drop`s of old versions; a pin nested in a held one never does);
+//! * clones nothing and drops no key or row: stamping moves each write's
+//!   parts where they go (the store, the GC batch);
+//! * has no `expect`, no `unwrap`, no indexing that can fail.
+//!
+//! What remains is stores of timestamps into version headers, deferring
+//! replaced masters to the collector (pushing onto the thread's bag, which
+//! runs nothing), and allocating the GC batches (an allocation failure
+//! aborts the process, it does not unwind). The one arithmetic step, `+ 1`
+//! on the clock, cannot overflow: the clock would first pass `INFINITY`
+//! (2^63 - 1), at a billion commits a second, after nearly three centuries.
+//! Anything fallible that later work puts into this step (a log append, a
+//! validation) must run before the timestamp is taken, or report its
+//! failure without unwinding and still publish.
 
 use super::watermark::{Registry, Slot};
 use crate::sync::{spin_hint, yield_now, AtomicU64, Ordering};
@@ -99,6 +126,9 @@ impl TxnManager {
     /// of the transaction, then publishes it in commit order. Returns the
     /// commit timestamp; when this returns, every transaction that begins
     /// sees the commit.
+    ///
+    /// `stamp` runs inside the ordered publish step: it must not run user
+    /// code, panic, or block (see the module doc).
     pub(crate) fn commit(&self, stamp: impl FnOnce(u64)) -> u64 {
         // Relaxed: uniqueness and order of timestamps come from the
         // read-modify-write; what others see of the stamps is published
@@ -108,7 +138,9 @@ impl TxnManager {
         // stamping, breaking A1 on purpose (see loom-tests/README.md).
         let mut stamp = Some(stamp);
         if !cfg!(feature = "negative-control") {
-            (stamp.take().expect("stamped once"))(ts);
+            if let Some(stamp) = stamp.take() {
+                stamp(ts);
+            }
         }
         let mut spins = 0u32;
         // Acquire: we continue the Release chain of our predecessors, so that

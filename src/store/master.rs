@@ -204,16 +204,30 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
                 }
             }
             Some(m) => {
-                // The claim (W1) proves `m` is still the master and excludes
-                // every other writer of `rec.master`.
-                if let Err(e) = m.header.claim(view) {
-                    return Err(WriteError::claim(e, data));
-                }
+                // The history item first: preserving runs user code (the
+                // row's `Clone`, `PartialEq`, `delta_to`), which must run
+                // before the claim, for a panic after it would leave the row
+                // claimed for ever. The header copied into the item is the
+                // one the claim then checks: a begin word changes only while
+                // it holds its creator's id, and if the creator committed at
+                // or below our snapshot we read its stamp (it was published
+                // before our snapshot, which we loaded with Acquire); any
+                // other id, and the begin of an aborted version, fails the
+                // claim. So if the claim succeeds, the copy is exact.
                 let item = H::preserve(
                     m.header.superseded_copy(view),
                     m.data.as_ref(),
                     data.as_ref(),
                 );
+                // The claim (W1) proves `m` is still the master and excludes
+                // every other writer of `rec.master`. On failure the item,
+                // never shared, is dropped with nothing claimed.
+                if let Err(e) = m.header.claim(view) {
+                    drop(item);
+                    return Err(WriteError::claim(e, data));
+                }
+                // From here to the return, no user code runs: the item and
+                // the data move into the new master.
                 // Relaxed: `item` is not shared yet; the Release below
                 // publishes it with the master.
                 item.older()

@@ -185,10 +185,13 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     {
         let guard = epoch::pin();
         let (key, record) = self.find(key, &guard).ok_or(Error::NotFound)?;
+        // Before the write: `K::clone` is user code, and a panic between
+        // the claim and the write log would leave the row claimed for ever.
+        let kept = self.keep_key(key);
         match self.store.write(record, view, &guard, op) {
             Ok(pending) => {
                 self.after_write(record, &guard);
-                Ok(Write::new(record, pending, self.keep_key(key)))
+                Ok(Write::new(record, pending, kept))
             }
             Err(WriteError::Error(e)) => Err(e),
             // A retired record's row is deleted for every snapshot in use.
@@ -232,10 +235,12 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
                 Some(_) => Err(Error::DuplicateKey),
                 None => Ok(row.take()),
             };
+            // Before the write, as in `write_existing`.
+            let kept = self.keep_key(found_key);
             match self.store.write(record, view, &guard, op) {
                 Ok(pending) => {
                     self.after_write(record, &guard);
-                    return Ok(Write::new(record, pending, self.keep_key(found_key)));
+                    return Ok(Write::new(record, pending, kept));
                 }
                 Err(WriteError::Error(e)) => return Err(e),
                 Err(WriteError::Retired(data)) => {
@@ -251,6 +256,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     }
 
     /// The key to keep for transaction-level GC, if that is the policy.
+    /// Called before the write it is for: the clone is user code.
     fn keep_key(&self, key: &K) -> Option<K> {
         self.core.gc.transaction_level().then(|| key.clone())
     }

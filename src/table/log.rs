@@ -6,7 +6,7 @@ use crate::store::VersionStore;
 use crate::table::core::TableCore;
 use crate::table::Key;
 use crate::Tuple;
-use crossbeam_epoch as epoch;
+use crossbeam_epoch::Guard;
 use std::any::Any;
 use std::sync::{Arc, Weak};
 
@@ -44,9 +44,13 @@ unsafe impl<K: Send + Sync, T: Tuple, S: VersionStore<T>> Send for TableLog<K, T
 pub(crate) trait WriteLog: Send {
     fn table_id(&self) -> u64;
     /// Stamps every write; returns the keys to collect later, under
-    /// transaction-level GC.
-    fn commit(&mut self, ts: u64) -> Option<Box<dyn Batch>>;
-    fn abort(&mut self);
+    /// transaction-level GC. Runs inside the ordered publish step: runs no
+    /// user code (no pin of its own, no clone, no drop of a key or a row)
+    /// and cannot panic.
+    fn commit(&mut self, ts: u64, guard: &Guard) -> Option<Box<dyn Batch>>;
+    /// Undoes every write, newest first. Runs no user code either (no pin
+    /// of its own), so a rollback completes whatever user code does.
+    fn abort(&mut self, guard: &Guard);
     fn as_any(&mut self) -> &mut dyn Any;
 }
 
@@ -68,14 +72,15 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
         self.table.id
     }
 
-    fn commit(&mut self, ts: u64) -> Option<Box<dyn Batch>> {
-        let guard = epoch::pin();
+    fn commit(&mut self, ts: u64, guard: &Guard) -> Option<Box<dyn Batch>> {
         let mut keys = Vec::new();
+        // Each write is taken apart: its key moves into the batch, its
+        // pending write into the store; nothing of it is dropped here.
         for w in self.writes.drain(..) {
             // SAFETY: see `TableLog`'s `Send` impl: the record is alive.
             self.table
                 .store
-                .commit(unsafe { &*w.record }, w.pending, ts, &guard);
+                .commit(unsafe { &*w.record }, w.pending, ts, guard);
             keys.extend(w.key);
         }
         (!keys.is_empty()).then(|| {
@@ -86,13 +91,12 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
         })
     }
 
-    fn abort(&mut self) {
-        let guard = epoch::pin();
+    fn abort(&mut self, guard: &Guard) {
         for w in self.writes.drain(..).rev() {
             // SAFETY: as in `commit`.
             self.table
                 .store
-                .abort(unsafe { &*w.record }, w.pending, &guard);
+                .abort(unsafe { &*w.record }, w.pending, guard);
         }
     }
 
