@@ -339,6 +339,10 @@ impl Transaction {
             }
         });
         self.logs.clear();
+        // Published: from here on user code may run (the collector's pins
+        // may drop old rows), and the garbage collection below must be able
+        // to advance the epoch, which our own pin would hold back.
+        drop(guard);
         // We read no more: deregister first, so that the watermark we
         // compute can pass our own commit (our batch is then due at once).
         self.slot = None;
@@ -349,7 +353,6 @@ impl Transaction {
         } else if gc.refresh_due(ts) || (gc.cooperative() && self.held_the_watermark()) {
             manager.watermark();
         }
-        drop(guard);
         Ok(Timestamp(ts))
     }
 

@@ -238,12 +238,8 @@ impl Gc {
     ) {
         let large = batches.iter().map(|b| b.len()).sum::<usize>() >= LARGE;
         let own = &self.shards[shard_index() % SHARDS];
-        let mut queue = own.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        if !batches.is_empty() {
-            queue.push_back((ts, batches));
-        }
-        let waiting = queue.front().is_some_and(|&(oldest, _)| oldest > cached);
-        // Relaxed: a hint; the CAS elects one refresher per interval.
+        // Relaxed (all): hints; the CAS elects one refresher per interval.
+        let waiting = !batches.is_empty() || own.len.load(Ordering::Relaxed) > 0;
         let last = self.refreshed_at.load(Ordering::Relaxed);
         let refresh = waiting
             && (large || ts.saturating_sub(last) >= REFRESH_EVERY)
@@ -251,7 +247,14 @@ impl Gc {
                 .refreshed_at
                 .compare_exchange(last, ts.max(last), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
+        // Computed before the lock is taken: the computation pins the epoch,
+        // which may run user `Drop`s, which may commit on this database and
+        // so come back here on this thread.
         let w = if refresh { fresh() } else { cached };
+        let mut queue = own.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if !batches.is_empty() {
+            queue.push_back((ts, batches));
+        }
         let due = Self::take_due(own, &mut queue, w);
         drop(queue);
         self.collect(due, w);
