@@ -1,7 +1,11 @@
+//! The index holds what it should, whatever the user's code does.
+//!
 //! A hash-indexed table stays memory-safe whatever its key type's `Hash`
 //! and `Eq` do (invariant H1): a key type whose `Eq` tells apart two keys
 //! that its `Ord` calls equal, or whose `Hash` is not deterministic, may get
 //! wrong answers from the hash index, never a record that retirement freed.
+//! And an insert that rolls back leaves no record behind, under every GC
+//! policy, without waiting for a vacuum.
 //!
 //! Each row is `[pair, pair ^ MAGIC]`, where `pair` is what the key type's
 //! `Ord` compares: a read that returns any other row has read memory that
@@ -12,7 +16,7 @@
 #[macro_use]
 mod common;
 
-use multiverse::{Database, Key, Storage};
+use multiverse::{Database, GcPolicy, Key, Storage, Table};
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{self, AtomicU64};
@@ -184,5 +188,70 @@ for_each_store! {
     /// its key's, and nothing crashes.
     fn keys_with_a_nondeterministic_hash_read_only_their_own_records(storage: Storage) {
         churn(storage, PAIRS, Fickle, |k: &Fickle| k.0);
+    }
+}
+
+/// Distinct keys inserted by rolled-back transactions.
+const ROLLED_BACK: u64 = 200;
+
+/// Inserts of keys `0..ROLLED_BACK` that never commit, in every way a
+/// transaction can end without committing: `rollback`, a drop, a write
+/// conflict with a rival inserter (both roll back), and an insert deleted
+/// again by the same transaction.
+fn roll_back_inserts(db: &Database, t: &Table<u64, [u64; 2]>) {
+    let mut tx = db.begin();
+    for k in 0..ROLLED_BACK / 2 {
+        tx.insert(t, k, row(k)).unwrap();
+    }
+    tx.rollback();
+    let mut tx = db.begin();
+    for k in ROLLED_BACK / 2..ROLLED_BACK {
+        tx.insert(t, k, row(k)).unwrap();
+        if k % 2 == 0 {
+            tx.delete(t, &k).unwrap();
+        }
+    }
+    drop(tx);
+    for k in 0..ROLLED_BACK / 4 {
+        let mut first = db.begin();
+        first.insert(t, k, row(k)).unwrap();
+        let mut rival = db.begin();
+        assert_err!(rival.insert(t, k, row(k)), WriteConflict, "key {k}");
+        drop(rival);
+        first.rollback();
+    }
+}
+
+for_each_store! {
+    /// Rolled-back inserts of distinct keys leave no record in the index
+    /// (the skiplist and the hash index), on every GC policy, with no
+    /// vacuum; the keys can then be inserted and read as if never touched.
+    fn rolled_back_inserts_leave_no_record(storage: Storage) {
+        for policy in GcPolicy::ALL {
+            let db = Database::builder().storage(storage).gc(policy).build();
+            let tables = [
+                db.create_table::<u64, [u64; 2]>("ordered").unwrap(),
+                db.create_hash_table::<u64, [u64; 2]>("hashed").unwrap(),
+            ];
+            for t in &tables {
+                roll_back_inserts(&db, t);
+                assert_eq!(t.stats().records, 0, "{policy}, {}: records left", t.name());
+                let tx = db.begin();
+                for k in 0..ROLLED_BACK {
+                    assert_eq!(tx.get(t, &k).unwrap(), None, "{policy}: key {k}");
+                }
+                drop(tx);
+                let mut tx = db.begin();
+                for k in 0..ROLLED_BACK {
+                    tx.insert(t, k, row(k)).unwrap();
+                }
+                tx.commit().unwrap();
+                let tx = db.begin();
+                for k in 0..ROLLED_BACK {
+                    assert_eq!(tx.get(t, &k).unwrap(), Some(row(k)), "{policy}: key {k}");
+                }
+                assert_eq!(t.stats().records, ROLLED_BACK as usize, "{policy}");
+            }
+        }
     }
 }
