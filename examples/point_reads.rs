@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     };
     let parsed = (|| Ok::<_, String>((arg(0, 100_000)?, arg(1, 2_000_000)?, arg(2, 3)?)))();
     let (keys, reads, rounds) = match parsed {
-        Ok((k, _, _)) if k == 0 => {
+        Ok((0, _, _)) => {
             eprintln!("KEYS must be at least 1");
             return ExitCode::FAILURE;
         }
