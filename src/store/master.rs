@@ -23,7 +23,7 @@
 //! loaded a master that has since been replaced still walks a chain
 //! consistent with it.
 
-use super::{cut, Storage, VersionStore, WriteError, RETIRED_TAG};
+use super::{claim_empty, cut, retire_empty, Storage, VersionStore, WriteError};
 use crate::header::{Header, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
@@ -182,26 +182,17 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
         // SAFETY: loaded under `guard`, as in `read`.
         match unsafe { head.as_ref() } {
             None => {
+                // An empty record: installing the first master is the claim.
                 let new = Owned::new(Master {
                     header: Header::uncommitted(view.me),
                     data,
                     older: Atomic::null(),
                 });
-                // An empty record: installing the first master is the claim.
-                // AcqRel/Acquire: as for `Header::claim`.
-                match rec.master.compare_exchange(
-                    Shared::null(),
-                    new,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                    guard,
-                ) {
-                    Ok(new) => Ok(MasterWrite {
-                        new: new.as_raw(),
-                        prev: std::ptr::null(),
-                    }),
-                    Err(e) => Err(WriteError::empty_claim(e.current, e.new.into_box().data)),
-                }
+                let new = claim_empty(&rec.master, new, |m| m.data, guard)?;
+                Ok(MasterWrite {
+                    new: new.as_raw(),
+                    prev: std::ptr::null(),
+                })
             }
             Some(m) => {
                 // The history item first: preserving runs user code (the
@@ -322,21 +313,12 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
         // SAFETY: as in `read`.
         match unsafe { m.as_ref() } {
             Some(m) => m.data.is_none() && m.header.retire(watermark),
-            None => {
-                m.tag() == RETIRED_TAG
-                    || rec
-                        .master
-                        .compare_exchange(
-                            Shared::null(),
-                            Shared::null().with_tag(RETIRED_TAG),
-                            // AcqRel: as for `Header::claim`, whose rival this is.
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                            guard,
-                        )
-                        .is_ok()
-            }
+            None => retire_empty(&rec.master, guard),
         }
+    }
+
+    fn retire_empty(&self, rec: &Self::Record, guard: &Guard) -> bool {
+        retire_empty(&rec.master, guard)
     }
 
     fn stats(&self, rec: &Self::Record, guard: &Guard, stats: &mut TableStats) {

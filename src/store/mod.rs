@@ -9,8 +9,9 @@
 
 use crate::header::{ClaimError, View};
 use crate::stats::TableStats;
+use crate::sync::Ordering;
 use crate::{Error, Tuple};
-use crossbeam_epoch::Guard;
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
 mod delta;
 mod master;
@@ -170,6 +171,12 @@ pub(crate) trait VersionStore<T: Tuple>: Send + Sync + Default + 'static {
     /// removes it from the index.
     fn retire(&self, record: &Self::Record, watermark: u64, guard: &Guard) -> bool;
 
+    /// G2 for an empty record only (its one insert rolled back): marks it
+    /// retired and returns `true` if it holds no version (by
+    /// [`retire_empty`]); the caller then removes it from the index. Needs
+    /// no watermark: no snapshot can read a version that does not exist.
+    fn retire_empty(&self, record: &Self::Record, guard: &Guard) -> bool;
+
     /// Adds the record's versions to `stats`.
     fn stats(&self, record: &Self::Record, guard: &Guard, stats: &mut TableStats);
 }
@@ -199,21 +206,62 @@ impl<T> WriteError<T> {
             ClaimError::Retired => WriteError::Retired(data),
         }
     }
-
-    /// The error of a failed CAS on an empty record's pointer, which was to
-    /// install `data`: a retired record carries tag 1 (G2), anything else is
-    /// a rival writer's first version (W1).
-    pub(crate) fn empty_claim<X>(current: crossbeam_epoch::Shared<'_, X>, data: Option<T>) -> Self {
-        if current.is_null() && current.tag() == RETIRED_TAG {
-            WriteError::Retired(data)
-        } else {
-            WriteError::Error(Error::WriteConflict)
-        }
-    }
 }
 
 /// The pointer tag of an empty record that the collector retired.
 pub(crate) const RETIRED_TAG: usize = 1;
+
+/// W1 for an empty record, whose pointer to its first version (or master)
+/// is `link`: installing `new` with one CAS from an untagged null is the
+/// claim. On failure, gives back the tuple that `new` carried (`data` takes
+/// it out) inside the error: a retired record carries tag 1 (G2), anything
+/// else is a rival writer's first version.
+pub(crate) fn claim_empty<'g, N, T>(
+    link: &Atomic<N>,
+    new: Owned<N>,
+    data: impl FnOnce(N) -> Option<T>,
+    guard: &'g Guard,
+) -> Result<Shared<'g, N>, WriteError<T>> {
+    // AcqRel/Acquire: as for `Header::claim`: Release publishes the new
+    // version's header and data; Acquire orders what we read of a rival's.
+    match link.compare_exchange(
+        Shared::null(),
+        new,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+        guard,
+    ) {
+        Ok(new) => Ok(new),
+        Err(e) if e.current.is_null() && e.current.tag() == RETIRED_TAG => {
+            Err(WriteError::Retired(data(*e.new.into_box())))
+        }
+        Err(_) => Err(WriteError::Error(Error::WriteConflict)),
+    }
+}
+
+/// G2 for an empty record, whose pointer to its first version (or master)
+/// is `link`: tags its null so that a writer's CAS from an untagged null
+/// ([`claim_empty`]) fails. Returns whether the record is retired (by this
+/// call or an earlier one); `false` if it holds a version.
+pub(crate) fn retire_empty<N>(link: &Atomic<N>, guard: &Guard) -> bool {
+    // Acquire: pairs with the Release that installed a version, as for
+    // every load of a record's pointer.
+    let cur = link.load(Ordering::Acquire, guard);
+    if !cur.is_null() {
+        return false;
+    }
+    cur.tag() == RETIRED_TAG
+        || link
+            .compare_exchange(
+                Shared::null(),
+                Shared::null().with_tag(RETIRED_TAG),
+                // AcqRel: as for `Header::claim`, whose rival this is.
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                guard,
+            )
+            .is_ok()
+}
 
 /// Detaches everything behind `link` and hands it to the collector, link by
 /// link: each link is emptied by one `swap`, so a version is freed by the one
@@ -224,13 +272,7 @@ pub(crate) const RETIRED_TAG: usize = 1;
 /// visible version stops them first), so emptying the links behind it
 /// cannot cut a reader short; a reader that is on a detached version anyway
 /// is pinned, and the collector waits for it (M1).
-pub(crate) fn cut<N>(
-    link: &crossbeam_epoch::Atomic<N>,
-    next: impl Fn(&N) -> &crossbeam_epoch::Atomic<N>,
-    guard: &Guard,
-) -> usize {
-    use crate::sync::Ordering;
-    use crossbeam_epoch::Shared;
+pub(crate) fn cut<N>(link: &Atomic<N>, next: impl Fn(&N) -> &Atomic<N>, guard: &Guard) -> usize {
     // Nothing to cut: return without writing the link, so that a prune on a
     // read path (O2N, the master stores) writes no shared memory in the
     // steady state. Relaxed: only a hint; the swap below decides.

@@ -7,7 +7,7 @@
 //! one walks back.
 
 use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
-use super::{cut, Storage, VersionStore, WriteError};
+use super::{claim_empty, cut, retire_empty, Storage, VersionStore, WriteError};
 use crate::header::View;
 use crate::stats::TableStats;
 use crate::sync::Ordering;
@@ -48,19 +48,10 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
         // SAFETY: loaded under `guard`; versions are freed only after unlink.
         match unsafe { head.as_ref() } {
             None => {
-                let new = Owned::new(Version::uncommitted(view.me, data));
                 // An empty record: installing the first version is the claim.
-                // AcqRel/Acquire: as for `Header::claim`.
-                match rec.head.compare_exchange(
-                    Shared::null(),
-                    new,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                    guard,
-                ) {
-                    Ok(new) => Ok(Installed::new(new, Shared::null())),
-                    Err(e) => Err(WriteError::empty_claim(e.current, e.new.into_box().data)),
-                }
+                let new = Owned::new(Version::uncommitted(view.me, data));
+                let new = claim_empty(&rec.head, new, |v| v.data, guard)?;
+                Ok(Installed::new(new, Shared::null()))
             }
             Some(h) => {
                 if let Err(e) = h.header.claim(view) {
@@ -124,6 +115,10 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
 
     fn retire(&self, rec: &Chain<T>, watermark: u64, guard: &Guard) -> bool {
         retire_chain(rec, |_| true, watermark, guard)
+    }
+
+    fn retire_empty(&self, rec: &Chain<T>, guard: &Guard) -> bool {
+        retire_empty(&rec.head, guard)
     }
 
     fn stats(&self, rec: &Chain<T>, guard: &Guard, stats: &mut TableStats) {

@@ -7,7 +7,7 @@
 //! the longer the walk, which is the cost the paper measures against N2O.
 
 use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
-use super::{Storage, VersionStore, WriteError};
+use super::{claim_empty, retire_empty, Storage, VersionStore, WriteError};
 use crate::header::View;
 use crate::stats::TableStats;
 use crate::sync::Ordering;
@@ -71,19 +71,10 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
         // SAFETY: loaded under `guard` by `walk`.
         match unsafe { last.as_ref() } {
             None => {
-                let new = Owned::new(Version::uncommitted(view.me, data));
                 // An empty record: installing the first version is the claim.
-                // AcqRel/Acquire: as for `Header::claim`.
-                match rec.head.compare_exchange(
-                    Shared::null(),
-                    new,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                    guard,
-                ) {
-                    Ok(new) => Ok(Installed::new(new, Shared::null())),
-                    Err(e) => Err(WriteError::empty_claim(e.current, e.new.into_box().data)),
-                }
+                let new = Owned::new(Version::uncommitted(view.me, data));
+                let new = claim_empty(&rec.head, new, |v| v.data, guard)?;
+                Ok(Installed::new(new, Shared::null()))
             }
             Some(l) => {
                 if let Err(e) = l.header.claim(view) {
@@ -182,6 +173,10 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
             watermark,
             guard,
         )
+    }
+
+    fn retire_empty(&self, rec: &Chain<T>, guard: &Guard) -> bool {
+        retire_empty(&rec.head, guard)
     }
 
     fn stats(&self, rec: &Chain<T>, guard: &Guard, stats: &mut TableStats) {

@@ -204,20 +204,8 @@ pub(crate) fn retire_chain<T>(
     // Acquire: as in `find_visible`.
     let mut cur = chain.head.load(Ordering::Acquire, guard);
     if cur.is_null() {
-        // An empty record (its only insert aborted): tag the null so that
-        // a writer's CAS from an untagged null fails (G2).
-        return cur.tag() == super::RETIRED_TAG
-            || chain
-                .head
-                .compare_exchange(
-                    Shared::null(),
-                    Shared::null().with_tag(super::RETIRED_TAG),
-                    // AcqRel: as for `Header::claim`, whose rival this is.
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                    guard,
-                )
-                .is_ok();
+        // An empty record (its only insert aborted).
+        return super::retire_empty(&chain.head, guard);
     }
     // SAFETY: as in `find_visible`.
     while let Some(v) = unsafe { cur.as_ref() } {

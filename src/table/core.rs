@@ -5,13 +5,14 @@ use crate::header::View;
 use crate::stats::TableStats;
 use crate::store::{Storage, VersionStore, WriteError};
 use crate::table::log::{TableLog, Write};
-use crate::table::points::PointIndex;
+use crate::table::points::{PointIndex, Probe};
 use crate::table::Key;
 use crate::{Error, Result, Tuple};
 use crossbeam_epoch::{self as epoch, Guard};
-use crossbeam_skiplist::base::SkipList;
+use crossbeam_skiplist::base::{RefEntry, SkipList};
 use std::any::TypeId;
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -25,8 +26,8 @@ pub(crate) struct TableCore<K, T: Tuple, S: VersionStore<T>> {
     /// The database's transaction manager and garbage collector.
     pub(crate) core: Arc<Engine>,
     index: SkipList<K, S::Record>,
-    /// The optional hash index for point lookups, kept in step with the
-    /// skiplist under invariant H1 (`points.rs`).
+    /// The optional hash index for point lookups, whose live set never
+    /// holds a record that left the skiplist (invariant H1, `points.rs`).
     points: Option<Box<dyn PointIndex<K>>>,
     pub(crate) store: S,
 }
@@ -84,30 +85,63 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     {
         if let Some(points) = &self.points {
             if let Some(k) = as_key::<K, Q>(key) {
-                let record = points.get(k)? as *const S::Record;
-                // SAFETY: the address came from a record in the skiplist
-                // (H1: it is in the hash map only while it is in the
-                // skiplist), and its node is handed to the epoch collector
-                // only after it left the hash map; `guard` was pinned before
-                // the lookup, so the node outlives `guard`.
-                return Some((k, unsafe { &*record }));
+                match points.get(k) {
+                    Probe::Absent => return None,
+                    Probe::Live(node) => {
+                        // SAFETY: `node.record` was in the live set after
+                        // `guard` was pinned, so its record was in the
+                        // skiplist, its node not yet removed (H1); the node
+                        // (the record and the key beside it) is handed to
+                        // the epoch collector only after its removal, and
+                        // the collector waits for `guard`.
+                        let (found, record) = unsafe {
+                            (
+                                &*(node.key as *const K),
+                                &*(node.record as *const S::Record),
+                            )
+                        };
+                        // A live record under another key (its address
+                        // reused since a buggy `Hash` or `Eq` left the entry
+                        // behind) is not this key's: ask the skiplist.
+                        if k.cmp(found) == Ordering::Equal {
+                            return Some((found, record));
+                        }
+                    }
+                    Probe::Stale => {}
+                }
             }
         }
         self.index.get(key, guard).map(|e| (e.key(), e.value()))
     }
 
-    /// Removes the retired `record` of `key` from the hash index and the
-    /// skiplist, in that order, under the key's stripe lock (H1).
-    fn unlink(&self, key: &K, record: &S::Record, guard: &Guard) {
-        let _stripe = self.points.as_ref().map(|p| p.lock(key));
+    /// Enters the skiplist's fresh (or found) record in the hash index, if
+    /// the table has one, unless it has been removed meanwhile (H1).
+    fn register(&self, entry: &RefEntry<'_, K, S::Record>) {
         if let Some(points) = &self.points {
-            points.remove(key, address(record));
-        }
-        if let Some(entry) = self.index.get(key, guard) {
-            if std::ptr::eq(entry.value(), record) {
-                entry.remove();
+            let record = address(entry.value());
+            let _stripe = points.lock(record);
+            if !entry.is_removed() {
+                points.insert(entry.key(), record);
             }
         }
+    }
+
+    /// Removes the retired `record` of `key` (the key as the skiplist holds
+    /// it) from the hash index and then from the skiplist, under the
+    /// record's stripe lock (H1).
+    fn unlink(&self, key: &K, record: &S::Record, guard: &Guard) {
+        let Some(entry) = self.index.get(key, guard) else {
+            return;
+        };
+        if !std::ptr::eq(entry.value(), record) {
+            return;
+        }
+        let _stripe = self.points.as_ref().map(|points| {
+            let stripe = points.lock(address(record));
+            points.remove(key, address(record));
+            stripe
+        });
+        entry.remove();
     }
 
     /// The store of this table.
@@ -191,7 +225,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         match self.store.write(record, view, &guard, op) {
             Ok(pending) => {
                 self.after_write(record, &guard);
-                Ok(Write::new(record, pending, kept))
+                Ok(Write::new(key, record, pending, kept))
             }
             Err(WriteError::Error(e)) => Err(e),
             // A retired record's row is deleted for every snapshot in use.
@@ -209,17 +243,12 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
                 Some(found) => found,
                 None => {
                     // Insert the record once (I1); a rival inserter of the
-                    // same key gets the same record. Under the stripe lock
-                    // of a hash-indexed table, so that the hash index
-                    // learns of it before anyone can remove it (H1).
-                    let stripe = self.points.as_ref().map(|p| p.lock(&key));
+                    // same key gets the same record. A hash-indexed table
+                    // enters it in its hash index before writing to it.
                     let fresh =
                         self.index
                             .get_or_insert_with(key.clone(), S::Record::default, &guard);
-                    if let Some(points) = &self.points {
-                        points.insert(&key, address(fresh.value()));
-                    }
-                    drop(stripe);
+                    self.register(&fresh);
                     // Borrow the entry under our guard instead of holding a
                     // reference count: `get` finds it unless it was removed
                     // already, and then we start over.
@@ -240,7 +269,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             match self.store.write(record, view, &guard, op) {
                 Ok(pending) => {
                     self.after_write(record, &guard);
-                    return Ok(Write::new(record, pending, kept));
+                    return Ok(Write::new(found_key, record, pending, kept));
                 }
                 Err(WriteError::Error(e)) => return Err(e),
                 Err(WriteError::Retired(data)) => {
@@ -252,6 +281,20 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
                     crate::sync::spin_hint();
                 }
             }
+        }
+    }
+
+    /// Retires `record` if a rolled-back write left it empty (its first
+    /// version unlinked), and removes it from the index: an insert that
+    /// rolls back leaves nothing behind, under every GC policy. `key` is the
+    /// key as the skiplist holds it. A rival inserter that has found the
+    /// record meanwhile either installs its version first (the record is
+    /// not empty, nothing happens) or meets the retired record and inserts
+    /// into a fresh one (G2).
+    pub(crate) fn retire_empty(&self, key: &K, record: &S::Record, guard: &Guard) {
+        if self.store.retire_empty(record, guard) {
+            self.unlink(key, record, guard);
+            self.core.gc.count(0, 1);
         }
     }
 

@@ -10,17 +10,20 @@ use crossbeam_epoch::Guard;
 use std::any::Any;
 use std::sync::{Arc, Weak};
 
-/// A write in flight: the record it went to, what the store needs to finish
-/// it, and its key when transaction-level GC will want it.
+/// A write in flight: the record it went to and its key as the skiplist
+/// holds it (both in one skiplist node), what the store needs to finish it,
+/// and a copy of its key when transaction-level GC will want it.
 pub(crate) struct Write<K, T: Tuple, S: VersionStore<T>> {
+    at: *const K,
     record: *const S::Record,
     pending: S::Pending,
     key: Option<K>,
 }
 
 impl<K, T: Tuple, S: VersionStore<T>> Write<K, T, S> {
-    pub(crate) fn new(record: &S::Record, pending: S::Pending, key: Option<K>) -> Self {
+    pub(crate) fn new(at: &K, record: &S::Record, pending: S::Pending, key: Option<K>) -> Self {
         Write {
+            at,
             record,
             pending,
             key,
@@ -34,10 +37,11 @@ pub(crate) struct TableLog<K, T: Tuple, S: VersionStore<T>> {
     writes: Vec<Write<K, T, S>>,
 }
 
-// SAFETY: the record pointers are dereferenced only by the owning
+// SAFETY: the record and key pointers are dereferenced only by the owning
 // transaction, while the log's `Arc` keeps the table (and so its index and
-// records) alive, and records are never retired while a claim is held (M2).
-// Keys and pending writes are `Send` themselves.
+// records) alive, and records are never retired while a claim is held (M2);
+// a write's key lives in its record's skiplist node. Keys and pending writes
+// are `Send` themselves (and `K: Sync` for the shared `&K`).
 unsafe impl<K: Send + Sync, T: Tuple, S: VersionStore<T>> Send for TableLog<K, T, S> {}
 
 /// The type-erased view of a [`TableLog`] that a transaction keeps.
@@ -92,11 +96,17 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
     }
 
     fn abort(&mut self, guard: &Guard) {
+        // The caller's one pin covers every write: when it was taken, each
+        // record still held this transaction's pending version, so none had
+        // left the index, and none is freed before the guard goes (whoever
+        // retires one after its write is undone below).
         for w in self.writes.drain(..).rev() {
-            // SAFETY: as in `commit`.
-            self.table
-                .store
-                .abort(unsafe { &*w.record }, w.pending, guard);
+            // SAFETY: as in `commit`, and the key lives in the record's node.
+            let (key, record) = unsafe { (&*w.at, &*w.record) };
+            self.table.store.abort(record, w.pending, guard);
+            // A rolled-back insert leaves an empty record: retire it now,
+            // not at the next vacuum.
+            self.table.retire_empty(key, record, guard);
         }
     }
 
