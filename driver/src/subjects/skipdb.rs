@@ -107,7 +107,7 @@ impl Gate {
     }
 
     /// Admits a transaction, until the guard is dropped; waits while a
-    /// compaction runs or waits to run.
+    /// compaction runs.
     fn enter(&self) -> RwLockReadGuard<'_, ()> {
         let slot = SLOT.with(|&slot| slot);
         // Nothing is guarded but exclusion, so a poisoned lock (a panic
