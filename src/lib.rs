@@ -81,16 +81,18 @@ pub(crate) mod header;
 #[doc(hidden)]
 pub mod model;
 pub(crate) mod stats;
+mod snapshot;
 mod store;
 pub(crate) mod sync;
 mod table;
 mod transaction;
 mod tuple;
 
-pub use database::{Database, DatabaseBuilder};
+pub use database::{Database, DatabaseBuilder, DEFAULT_TRANSACT_ATTEMPTS};
 pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};
 pub use header::Timestamp;
+pub use snapshot::Snapshot;
 pub use stats::{DatabaseStats, GcStats, TableStats};
 pub use store::Storage;
 pub use table::{Key, Table};

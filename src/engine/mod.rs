@@ -34,10 +34,12 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// A fresh engine at timestamp 0 with the given GC policy.
-    pub(crate) fn new(policy: GcPolicy) -> Self {
+    /// A fresh engine at timestamp 0 with the given GC policy, whose
+    /// watermark never passes the clock of `retain` ago (the builder's
+    /// history window).
+    pub(crate) fn new(policy: GcPolicy, retain: Option<std::time::Duration>) -> Self {
         Engine {
-            manager: TxnManager::new(),
+            manager: TxnManager::with_retain(retain),
             gc: Gc::new(policy),
         }
     }
