@@ -422,6 +422,34 @@ mod tests {
     }
 
     #[test]
+    fn an_old_snapshot_registers_only_at_or_above_every_watermark_reached() {
+        let clock = AtomicU64::new(10);
+        let r = Registry::default();
+        let old = r.register_at(5).expect("no watermark computed yet");
+        assert_eq!(r.compute(&clock), 5, "the old snapshot holds it");
+        assert!(r.register_at(3).is_err(), "a watermark of 5 was reached");
+        drop(old);
+        assert_eq!(r.compute(&clock), 10);
+        assert_eq!(r.register_at(5).err(), Some(10));
+        let at_watermark = r.register_at(10).expect("at the watermark");
+        clock.store(20, Ordering::SeqCst);
+        assert_eq!(r.compute(&clock), 10);
+        drop(at_watermark);
+    }
+
+    #[test]
+    fn a_retention_window_clamps_the_watermark() {
+        let clock = AtomicU64::new(10);
+        let r = Registry::new(Some(Duration::from_secs(3600)));
+        assert_eq!(r.compute(&clock), 0, "nothing is an hour old yet");
+        clock.store(20, Ordering::SeqCst);
+        assert_eq!(r.compute(&clock), 0);
+        assert!(r.register_at(1).is_ok());
+        let no_window = Registry::new(Some(Duration::ZERO));
+        assert_eq!(no_window.compute(&clock), 20, "a zero window is none");
+    }
+
+    #[test]
     fn more_transactions_than_a_chunk_grow_the_registry() {
         let clock = AtomicU64::new(1);
         let r = Registry::default();
