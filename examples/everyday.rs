@@ -14,7 +14,7 @@ fn main() -> Result<(), Error> {
         .storage(Storage::Delta)
         .gc(GcPolicy::TransactionLevel)
         .retain(Duration::from_secs(60)) // keep a minute of history for snapshot_at
-        .transact_attempts(10)           // the default
+        .transact_attempts(10) // the default
         .build();
     let accounts: Table<u64, [i64; 4]> = db.create_table("accounts")?;
 
@@ -44,7 +44,12 @@ fn main() -> Result<(), Error> {
     assert_eq!(db.snapshot_at(then)?.get(&accounts, &3)?, None);
 
     // Scans are double-ended.
-    let newest_first: Vec<u64> = db.snapshot().scan(&accounts, ..)?.rev().map(|(k, _)| k).collect();
+    let newest_first: Vec<u64> = db
+        .snapshot()
+        .scan(&accounts, ..)?
+        .rev()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(newest_first, [3, 2, 1]);
 
     db.drop_table("accounts")?; // its handles now answer Err(Error::NoSuchTable { .. })

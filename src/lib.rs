@@ -80,8 +80,8 @@ pub(crate) mod header;
 #[cfg(all(loom, feature = "loom"))]
 #[doc(hidden)]
 pub mod model;
-pub(crate) mod stats;
 mod snapshot;
+pub(crate) mod stats;
 mod store;
 pub(crate) mod sync;
 mod table;

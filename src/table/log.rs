@@ -73,7 +73,10 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
 
     fn dropped(&self) -> Option<&str> {
         // Relaxed: see `Table::is_dropped`.
-        let dropped = self.table.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        let dropped = self
+            .table
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed);
         dropped.then_some(&*self.table.name)
     }
 
