@@ -34,6 +34,14 @@
 //! # Ok::<(), Error>(())
 //! ```
 //!
+//! Beside `begin`/`commit`: [`Database::transact`] runs a closure in a
+//! transaction and retries it on a write conflict; [`Database::snapshot`]
+//! and [`Database::snapshot_at`] give read-only [`Snapshot`]s (now, or as of
+//! an earlier commit within the builder's
+//! [`retain`](DatabaseBuilder::retain) window) that many threads read at
+//! once; [`Transaction::upsert`] inserts or replaces; scans are
+//! double-ended; [`Database::drop_table`] drops a table.
+//!
 //! ## How it works
 //!
 //! Every row is a chain of versions. A version carries two words, `begin` and
