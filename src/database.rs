@@ -213,7 +213,11 @@ impl DatabaseBuilder {
     /// snapshot taken up to `window` ago could read, so that
     /// [`Database::snapshot_at`] reaches any commit of the last `window`
     /// (default: none; a zero window is none). The watermark never passes
-    /// the newest commit of `now - window`, to within `window / 64`.
+    /// the newest commit of `now - window`; it may stay behind that by up
+    /// to `window / 64`, or by the time between two watermark computations
+    /// if that is longer (the clock is sampled when a watermark is
+    /// computed: at every commit under transaction-level GC, every eighth
+    /// under the cooperative policy, at each vacuum otherwise).
     ///
     /// ```
     /// use multiverse::{Database, GcPolicy};

@@ -59,9 +59,11 @@ pub struct Snapshot {
 
 /// One registration, shared by every clone of a snapshot.
 struct Registered {
-    db: Arc<Engine>,
     /// Keeps the timestamp registered (G1) until the last clone drops.
+    /// Declared before `db`, and taken first in `drop`: the slot points
+    /// into the registry that `db` keeps alive.
     slot: Option<Slot>,
+    db: Arc<Engine>,
     ts: u64,
 }
 
@@ -109,8 +111,8 @@ impl Snapshot {
     fn registered(db: Arc<Engine>, slot: Slot, ts: u64) -> Self {
         Snapshot {
             inner: Arc::new(Registered {
-                db,
                 slot: Some(slot),
+                db,
                 ts,
             }),
         }

@@ -144,12 +144,17 @@ for_each_store! {
         let (db, t) = accounts_with(storage, &[(1, 50), (2, 50)]);
         let snap = db.snapshot();
         std::thread::scope(|s| {
-            for _ in 0..4 {
-                let (snap, t) = (snap.clone(), t.clone());
+            for i in 0..4 {
+                // Two threads share the snapshot by reference (Sync), two
+                // own clones of it (Clone + Send).
+                let shared = &snap;
+                let owned = snap.clone();
+                let t = &t;
                 s.spawn(move || {
+                    let snap = if i % 2 == 0 { shared } else { &owned };
                     for _ in 0..200 {
-                        assert_eq!(snap_rows(&snap, &t), vec![(1, account(50)), (2, account(50))]);
-                        assert_eq!(snap.get(&t, &2).unwrap(), Some(account(50)));
+                        assert_eq!(snap_rows(snap, t), vec![(1, account(50)), (2, account(50))]);
+                        assert_eq!(snap.get(t, &2).unwrap(), Some(account(50)));
                     }
                 });
             }

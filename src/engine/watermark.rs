@@ -168,8 +168,9 @@ pub(crate) struct Slot {
 }
 
 // SAFETY: a `Slot` points into a chunk that lives as long as its `Registry`
-// (chunks are freed only when the registry drops), and the transaction that
-// owns the `Slot` keeps the registry alive. The atomic is shareable.
+// (chunks are freed only when the registry drops), and the transaction or
+// snapshot that owns the `Slot` keeps the registry alive until the slot has
+// dropped. The atomic is shareable.
 unsafe impl Send for Slot {}
 // SAFETY: as for `Send`; `&Slot` only loads.
 unsafe impl Sync for Slot {}
