@@ -44,13 +44,13 @@ fn main() -> Result<(), Error> {
     assert_eq!(db.snapshot_at(then)?.get(&accounts, &3)?, None);
 
     // Scans are double-ended.
-    let newest_first: Vec<u64> = db
+    let descending: Vec<u64> = db
         .snapshot()
         .scan(&accounts, ..)?
         .rev()
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(newest_first, [3, 2, 1]);
+    assert_eq!(descending, [3, 2, 1]);
 
     db.drop_table("accounts")?; // its handles now answer Err(Error::NoSuchTable { .. })
     Ok(())

@@ -127,7 +127,7 @@ impl Transaction {
 
     /// The rows with keys in `range`, in key order, as this transaction sees
     /// them (its snapshot plus its own writes). The scan is double-ended:
-    /// `.rev()` gives them newest key first, and both ends may be consumed
+    /// `.rev()` gives them in descending key order, and both ends may be consumed
     /// in turn.
     ///
     /// ```
