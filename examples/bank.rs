@@ -6,7 +6,8 @@
 //!
 //! For each store in [`Storage::ALL`]: open `ACCOUNTS` accounts, then run
 //! `THREADS` transfer threads that together commit `TRANSFERS` transfers
-//! (each retried from the start after `Error::WriteConflict`) beside
+//! (each run by `Database::transact`, which retries it from the start after
+//! `Error::WriteConflict`) beside
 //! `THREADS` reader threads that scan every account in one snapshot until the
 //! transfers are done. Every snapshot must hold the same total (atomic
 //! visibility, A1), a scan repeated in the same transaction must read the same
@@ -16,7 +17,7 @@
 //! Prints one row per store and exits with status 1 if any check failed
 //! (status 2 for bad arguments).
 
-use multiverse::{Database, Error, Storage, Table};
+use multiverse::{Database, Error, Storage, Table, Transaction};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -119,18 +120,17 @@ struct Outcome {
     violations: Vec<String>,
 }
 
-/// One transfer in one transaction: `Ok(false)` if `from` lacks the funds.
+/// One transfer, in the transaction `tx`: `Ok(false)` (and nothing
+/// written) if `from` lacks the funds.
 fn transfer(
-    db: &Database,
+    tx: &mut Transaction,
     accounts: &Table<u64, Account>,
     from: u64,
     to: u64,
     amount: i64,
 ) -> Result<bool, Error> {
-    let mut tx = db.begin();
     let balance = tx.get(accounts, &from)?.ok_or(Error::NotFound)?[BALANCE];
     if balance < amount {
-        tx.rollback();
         return Ok(false);
     }
     tx.modify(accounts, &from, |r| {
@@ -141,7 +141,6 @@ fn transfer(
         r[BALANCE] += amount;
         r[TOUCHED] += 1;
     })?;
-    tx.commit()?;
     Ok(true)
 }
 
@@ -159,18 +158,16 @@ fn writer(
         let from = rng.below(n);
         let to = (from + 1 + rng.below(n - 1)) % n;
         let amount = 1 + rng.below(MAX_AMOUNT as u64) as i64;
-        loop {
-            match transfer(db, accounts, from, to, amount) {
-                Ok(true) => counts.commits += 1,
-                Ok(false) => counts.declined += 1,
-                Err(Error::WriteConflict | Error::Aborted) => {
-                    counts.conflicts += 1;
-                    thread::yield_now();
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-            break;
+        let mut attempts = 0;
+        let done = db.transact(|tx| {
+            attempts += 1;
+            transfer(tx, accounts, from, to, amount)
+        })?;
+        counts.conflicts += attempts - 1;
+        if done {
+            counts.commits += 1;
+        } else {
+            counts.declined += 1;
         }
     }
     Ok(counts)
@@ -218,7 +215,11 @@ fn reader(
 
 /// The bank on one store.
 fn run(storage: Storage, config: &Config) -> Result<Outcome, Error> {
-    let db = Database::new(storage);
+    // Every transfer must commit: retry for as long as it takes.
+    let db = Database::builder()
+        .storage(storage)
+        .transact_attempts(u32::MAX)
+        .build();
     let accounts: Table<u64, Account> = db.create_table("accounts")?;
     let mut tx = db.begin();
     for id in 0..config.accounts {

@@ -5,7 +5,8 @@ use crate::engine::gc::GcPolicy;
 use crate::engine::{Engine, Sweep};
 use crate::table::{HashPoints, Key, PointIndex};
 use crate::{
-    DatabaseStats, Error, GcStats, Result, Storage, Table, TableStats, Transaction, Tuple,
+    DatabaseStats, Error, GcStats, Result, Snapshot, Storage, Table, TableStats, Timestamp,
+    Transaction, Tuple,
 };
 use crossbeam_epoch as epoch;
 use std::any::{Any, TypeId};
@@ -13,12 +14,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 /// What every handle on a database shares.
 pub(crate) struct Shared {
     pub(crate) core: Arc<Engine>,
     storage: Storage,
     catalog: RwLock<Catalog>,
+    /// How many times `transact` runs its closure at most.
+    attempts: u32,
     #[cfg(not(loom))]
     vacuum: Option<crate::engine::vacuum::Vacuum>,
 }
@@ -70,6 +74,8 @@ struct Catalog {
 
 struct CatalogEntry {
     types: (TypeId, TypeId),
+    /// The types as `Table<K, T>`, for `SchemaMismatch`.
+    type_names: String,
     /// A `Table<K, T>` of the types above.
     handle: Box<dyn CatalogTable>,
 }
@@ -80,6 +86,7 @@ trait CatalogTable: Send + Sync {
     fn clone_box(&self) -> Box<dyn CatalogTable>;
     fn stats(&self) -> TableStats;
     fn sweep(&self, watermark: u64);
+    fn mark_dropped(&self);
 }
 
 impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
@@ -95,6 +102,57 @@ impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
     fn sweep(&self, watermark: u64) {
         Table::sweep(self, watermark)
     }
+    fn mark_dropped(&self) {
+        Table::mark_dropped(self)
+    }
+}
+
+/// `Table<K, T>` with the types' names, as `SchemaMismatch` reports them.
+fn type_names<K, T>() -> String {
+    format!(
+        "Table<{}, {}>",
+        std::any::type_name::<K>(),
+        std::any::type_name::<T>()
+    )
+}
+
+/// The default of [`DatabaseBuilder::transact_attempts`].
+pub const DEFAULT_TRANSACT_ATTEMPTS: u32 = 10;
+
+/// The first backoff of `transact`, doubled after every conflict up to
+/// [`MAX_BACKOFF`]; each wait is uniformly random below its bound.
+const FIRST_BACKOFF: Duration = Duration::from_micros(10);
+/// The longest backoff bound of `transact`.
+const MAX_BACKOFF: Duration = Duration::from_millis(2);
+
+/// Waits before the `retry`th retry (from 1) of `transact`: a uniformly
+/// random time below `FIRST_BACKOFF · 2^(retry - 1)` (at most
+/// `MAX_BACKOFF`). Random, so that two transactions that conflicted do not
+/// retry in lockstep and conflict again; growing, so that a hot key's
+/// contenders spread out.
+fn backoff(retry: u32, rng: &mut u64) {
+    let bound = FIRST_BACKOFF
+        .saturating_mul(1 << retry.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    // xorshift64: enough to decorrelate threads; no cryptography here.
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let nanos = *rng % (bound.as_nanos() as u64).max(1);
+    std::thread::sleep(Duration::from_nanos(nanos));
+}
+
+/// A nonzero seed for `backoff`, different per thread and per call.
+fn backoff_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    std::thread::current().id().hash(&mut h);
+    h.finish() | 1
 }
 
 /// An in-memory multi-version database: a cheap `Clone + Send + Sync` handle.
@@ -118,11 +176,24 @@ pub struct Database {
 }
 
 /// Options for a [`Database`]: `Database::builder().storage(..).build()`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct DatabaseBuilder {
     storage: Storage,
     gc: GcPolicy,
+    retain: Option<Duration>,
+    attempts: u32,
+}
+
+impl Default for DatabaseBuilder {
+    fn default() -> Self {
+        DatabaseBuilder {
+            storage: Storage::default(),
+            gc: GcPolicy::default(),
+            retain: None,
+            attempts: DEFAULT_TRANSACT_ATTEMPTS,
+        }
+    }
 }
 
 impl DatabaseBuilder {
@@ -135,6 +206,47 @@ impl DatabaseBuilder {
     /// The garbage collection policy (default: [`GcPolicy::default`]).
     pub fn gc(mut self, policy: GcPolicy) -> Self {
         self.gc = policy;
+        self
+    }
+
+    /// A history window: garbage collection keeps every version that a
+    /// snapshot taken up to `window` ago could read, so that
+    /// [`Database::snapshot_at`] reaches any commit of the last `window`
+    /// (default: none; a zero window is none). The watermark never passes
+    /// the newest commit of `now - window`; it may stay behind that by up
+    /// to `window / 64`, or by the time between two watermark computations
+    /// if that is longer (the clock is sampled when a watermark is
+    /// computed: at every commit under transaction-level GC, every eighth
+    /// under the cooperative policy, at each vacuum otherwise).
+    ///
+    /// ```
+    /// use multiverse::{Database, GcPolicy};
+    /// use std::time::Duration;
+    ///
+    /// let db = Database::builder()
+    ///     .gc(GcPolicy::TransactionLevel)
+    ///     .retain(Duration::from_secs(60))
+    ///     .build();
+    /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// let then = db.transact(|tx| tx.insert(&t, 1, [0]))
+    ///     .map(|()| db.snapshot().timestamp())?;
+    /// for i in 1..=100 {
+    ///     db.transact(|tx| tx.update(&t, &1, [i]))?;
+    /// }
+    /// db.vacuum();
+    /// assert_eq!(db.snapshot_at(then)?.get(&t, &1)?, Some([0]));
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn retain(mut self, window: Duration) -> Self {
+        self.retain = Some(window);
+        self
+    }
+
+    /// How many times [`Database::transact`] runs its closure at most
+    /// before it returns the conflict (default:
+    /// [`DEFAULT_TRANSACT_ATTEMPTS`], 10; at least 1).
+    pub fn transact_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
         self
     }
 
@@ -160,9 +272,10 @@ impl DatabaseBuilder {
         #[cfg(loom)]
         let policy = self.gc;
         let shared = Arc::new(Shared {
-            core: Arc::new(Engine::new(policy)),
+            core: Arc::new(Engine::new(policy, self.retain)),
             storage: self.storage,
             catalog: RwLock::new(Catalog::default()),
+            attempts: self.attempts,
             #[cfg(not(loom))]
             vacuum,
         });
@@ -233,7 +346,7 @@ impl Database {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if catalog.tables.contains_key(name) {
-            return Err(Error::TableExists);
+            return Err(Error::TableExists { name: name.into() });
         }
         catalog.next_id += 1;
         let table = Table::<K, T>::new(
@@ -247,6 +360,7 @@ impl Database {
             name.to_owned(),
             CatalogEntry {
                 types: (TypeId::of::<K>(), TypeId::of::<T>()),
+                type_names: type_names::<K, T>(),
                 handle: Box::new(table.clone()),
             },
         );
@@ -261,16 +375,60 @@ impl Database {
             .catalog
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = catalog.tables.get(name).ok_or(Error::NoSuchTable)?;
+        let entry = catalog
+            .tables
+            .get(name)
+            .ok_or_else(|| Error::no_such_table(name))?;
+        let mismatch = || Error::SchemaMismatch {
+            table: name.into(),
+            expected: type_names::<K, T>(),
+            found: entry.type_names.clone(),
+        };
         if entry.types != (TypeId::of::<K>(), TypeId::of::<T>()) {
-            return Err(Error::SchemaMismatch);
+            return Err(mismatch());
         }
         entry
             .handle
             .as_any()
             .downcast_ref::<Table<K, T>>()
             .cloned()
-            .ok_or(Error::SchemaMismatch)
+            .ok_or_else(mismatch)
+    }
+
+    /// Drops the table `name` from the catalog. `Err(NoSuchTable)` if there
+    /// is none.
+    ///
+    /// Every handle on the dropped table answers every later call with
+    /// `Err(NoSuchTable)`: a transaction's next `get`, `scan` or write of
+    /// it, a snapshot's read, and the `commit` of a transaction that wrote
+    /// it (which then rolls back whole). A scan already under way goes on
+    /// over the table's last state. Nothing dangles: the rows stay in
+    /// memory while a handle or a transaction's writes refer to the table,
+    /// and are freed with the last one. A table of the same name may be
+    /// created again at once; it is a new, empty table.
+    ///
+    /// ```
+    /// use multiverse::{Database, Error, Storage};
+    ///
+    /// let db = Database::new(Storage::Delta);
+    /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// db.drop_table("t")?;
+    /// assert!(matches!(db.begin().get(&t, &1), Err(Error::NoSuchTable { .. })));
+    /// assert!(matches!(db.drop_table("t"), Err(Error::NoSuchTable { .. })));
+    /// let t = db.create_table::<String, Vec<u8>>("t")?; // a new table
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        let entry = self
+            .shared
+            .catalog
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tables
+            .remove(name)
+            .ok_or_else(|| Error::no_such_table(name))?;
+        entry.handle.mark_dropped();
+        Ok(())
     }
 
     /// The names of all tables, sorted.
@@ -327,6 +485,111 @@ impl Database {
     /// Begins a transaction: its snapshot is every commit that has returned.
     pub fn begin(&self) -> Transaction {
         Transaction::new(Arc::clone(&self.shared.core))
+    }
+
+    /// Runs `f` in a fresh transaction and commits it; on a conflict
+    /// ([`Error::is_retryable`]: a `WriteConflict`, from `f` or from the
+    /// commit) runs the whole closure again in a new transaction, after a
+    /// short random backoff that doubles with each attempt (below 10 µs,
+    /// 20 µs, ... up to 2 ms). At most
+    /// [`transact_attempts`](DatabaseBuilder::transact_attempts) attempts
+    /// (default 10): then the last conflict is returned. Any other error of
+    /// `f` or of the commit is returned at once, and the transaction is
+    /// rolled back.
+    ///
+    /// `f` may run several times, so it should have no effects outside the
+    /// transaction (or effects it is fine to repeat). A closure that ignores
+    /// a `WriteConflict` finds every later call answered `Aborted`, which is
+    /// not retried.
+    ///
+    /// ```
+    /// use multiverse::{Database, Storage};
+    ///
+    /// let db = Database::new(Storage::AppendOnlyN2O);
+    /// let accounts = db.create_table::<u64, [i64; 4]>("accounts")?;
+    /// db.transact(|tx| {
+    ///     tx.insert(&accounts, 1, [100, 0, 0, 0])?;
+    ///     tx.insert(&accounts, 2, [0, 0, 0, 0])
+    /// })?;
+    /// let moved: i64 = db.transact(|tx| {
+    ///     tx.modify(&accounts, &1, |r| r[0] -= 10)?;
+    ///     tx.modify(&accounts, &2, |r| r[0] += 10)?;
+    ///     Ok(10)
+    /// })?;
+    /// assert_eq!(moved, 10);
+    /// assert_eq!(db.snapshot().get(&accounts, &2)?, Some([10, 0, 0, 0]));
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn transact<V>(&self, mut f: impl FnMut(&mut Transaction) -> Result<V>) -> Result<V> {
+        let mut rng = 0;
+        let mut attempt = 1;
+        loop {
+            let mut tx = self.begin();
+            let result = f(&mut tx).and_then(|v| tx.commit().map(|_| v));
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.shared.attempts => {
+                    if rng == 0 {
+                        rng = backoff_seed();
+                    }
+                    backoff(attempt, &mut rng);
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// A read-only snapshot of every commit that has returned: `Clone +
+    /// Send + Sync`, readable from many threads at once (see [`Snapshot`]).
+    /// It holds back garbage collection while any clone of it lives.
+    ///
+    /// ```
+    /// use multiverse::{Database, Storage};
+    ///
+    /// let db = Database::new(Storage::Delta);
+    /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// db.transact(|tx| tx.insert(&t, 1, [1]))?;
+    /// let snap = db.snapshot();
+    /// db.transact(|tx| tx.delete(&t, &1))?;
+    /// assert_eq!(snap.get(&t, &1)?, Some([1]));
+    /// assert_eq!(snap.scan(&t, ..)?.count(), 1);
+    /// assert_eq!(db.snapshot().get(&t, &1)?, None);
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(Arc::clone(&self.shared.core))
+    }
+
+    /// Time travel: a read-only snapshot as of the earlier commit timestamp
+    /// `ts` (a [`Transaction::commit`] result, or a snapshot's
+    /// [`timestamp`](Snapshot::timestamp)); it sees every commit at or below
+    /// `ts` and nothing above.
+    ///
+    /// `Err(SnapshotTooOld)` once garbage collection may have passed `ts`
+    /// (a watermark above it has been computed: the versions it would read
+    /// may be gone). A watermark stays at or below a live transaction's or
+    /// snapshot's timestamp, and with the builder's
+    /// [`retain`](DatabaseBuilder::retain) window at or below the newest
+    /// commit of that long ago. `Err(SnapshotInFuture)` if `ts` is above the
+    /// newest commit (what [`snapshot`](Database::snapshot) would read):
+    /// a timestamp no commit has reached is an error, not a wait.
+    ///
+    /// ```
+    /// use multiverse::{Database, Error, GcPolicy, Storage};
+    ///
+    /// let db = Database::builder().storage(Storage::TimeTravel).gc(GcPolicy::Off).build();
+    /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// let mut tx = db.begin();
+    /// tx.insert(&t, 1, [1])?;
+    /// let first = tx.commit()?;
+    /// db.transact(|tx| tx.update(&t, &1, [2]))?;
+    /// assert_eq!(db.snapshot_at(first)?.get(&t, &1)?, Some([1]));
+    /// db.vacuum(); // no snapshot holds `first` now: the sweep passes it
+    /// assert!(matches!(db.snapshot_at(first), Err(Error::SnapshotTooOld { .. })));
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn snapshot_at(&self, ts: Timestamp) -> Result<Snapshot> {
+        Snapshot::at(Arc::clone(&self.shared.core), ts)
     }
 }
 

@@ -1,13 +1,33 @@
 //! The one error type of the public API.
 
+use crate::Timestamp;
 use std::fmt;
+use std::sync::Arc;
 
 /// What can go wrong, matched by variant.
 ///
 /// `NotFound` and `DuplicateKey` are answers, not failures: the transaction
 /// goes on. `WriteConflict` rolls the transaction back; every later call on it
-/// returns `Aborted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// returns `Aborted`. [`Error::is_retryable`] says which errors
+/// [`Database::transact`](crate::Database::transact) retries.
+///
+/// The frequent answers (`WriteConflict`, `Aborted`, `NotFound`,
+/// `DuplicateKey`, `ForeignTable`) are unit variants and cost nothing to
+/// make; the rare ones carry what a message needs. Match every variant with
+/// `{ .. }` (`Error::NoSuchTable { .. }`, which also matches a unit
+/// variant), so that fields added later break no code; the enum itself is
+/// `#[non_exhaustive]`, so a `match` needs a wildcard arm.
+///
+/// ```
+/// use multiverse::{Database, Error, Storage};
+///
+/// let db = Database::new(Storage::Delta);
+/// match db.table::<u64, [i64; 2]>("missing") {
+///     Err(Error::NoSuchTable { name, .. }) => assert_eq!(name, "missing"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// Another transaction wrote this key first (it holds the row, or
@@ -21,33 +41,211 @@ pub enum Error {
     /// `update`, `modify` or `delete` of a key with no visible row.
     NotFound,
     /// `create_table` with a name already in the catalog.
-    TableExists,
-    /// `table` with a name not in the catalog.
-    NoSuchTable,
+    #[non_exhaustive]
+    TableExists {
+        /// The name asked for.
+        name: String,
+    },
+    /// `table` or `drop_table` with a name not in the catalog, or a call on
+    /// a table that [`Database::drop_table`](crate::Database::drop_table)
+    /// has dropped.
+    #[non_exhaustive]
+    NoSuchTable {
+        /// The table's name.
+        name: String,
+    },
     /// `table` with key or tuple types other than the table was created with.
-    SchemaMismatch,
+    #[non_exhaustive]
+    SchemaMismatch {
+        /// The table's name.
+        table: String,
+        /// The types asked for, as `Table<K, T>` with `std::any::type_name`s.
+        expected: String,
+        /// The types the table was created with, in the same form.
+        found: String,
+    },
     /// A table handle of another `Database` used in this database's transaction.
     ForeignTable,
+    /// [`Database::snapshot_at`](crate::Database::snapshot_at) of a
+    /// timestamp that garbage collection may already have passed: versions
+    /// that snapshot would read may be gone. Keep history longer with the
+    /// builder's [`retain`](crate::DatabaseBuilder::retain).
+    #[non_exhaustive]
+    SnapshotTooOld {
+        /// The timestamp asked for.
+        requested: Timestamp,
+        /// The oldest timestamp that garbage collection has not passed, as
+        /// far as it is known now (a later call may find it higher).
+        oldest: Timestamp,
+    },
+    /// [`Database::snapshot_at`](crate::Database::snapshot_at) of a
+    /// timestamp that no commit has reached yet (above the newest commit a
+    /// transaction beginning now would see).
+    #[non_exhaustive]
+    SnapshotInFuture {
+        /// The timestamp asked for.
+        requested: Timestamp,
+        /// The newest visible commit timestamp.
+        newest: Timestamp,
+    },
+    /// The operating system refused an operation (a file, a thread);
+    /// [`source`](std::error::Error::source) is its `io::Error`.
+    #[non_exhaustive]
+    Io {
+        /// The error, shared so that `Error` stays `Clone`.
+        source: Arc<std::io::Error>,
+        /// What was being done, for the message.
+        context: String,
+    },
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Error::WriteConflict => {
-                "write-write conflict: another transaction wrote this key first; the transaction was rolled back"
-            }
-            Error::Aborted => "the transaction was rolled back and can no longer be used",
-            Error::DuplicateKey => "a row with this key already exists",
-            Error::NotFound => "no row with this key",
-            Error::TableExists => "a table with this name already exists",
-            Error::NoSuchTable => "no table with this name",
-            Error::SchemaMismatch => "the table exists with other key or tuple types",
-            Error::ForeignTable => "the table belongs to another database",
-        })
+impl Error {
+    /// Whether a fresh attempt of the whole transaction may succeed: the
+    /// errors that [`Database::transact`](crate::Database::transact)
+    /// retries. Today `WriteConflict`; a serialization failure will join it.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::WriteConflict)
+    }
+
+    /// An [`Error::Io`] of `source`, while doing `context`.
+    pub fn io(source: std::io::Error, context: impl Into<String>) -> Self {
+        Error::Io {
+            source: Arc::new(source),
+            context: context.into(),
+        }
+    }
+
+    pub(crate) fn no_such_table(name: &str) -> Self {
+        Error::NoSuchTable { name: name.into() }
     }
 }
 
-impl std::error::Error for Error {}
+impl PartialEq for Error {
+    /// Variant by variant and field by field; two `Io` errors are equal when
+    /// their contexts and their [`std::io::ErrorKind`]s are.
+    fn eq(&self, other: &Self) -> bool {
+        use Error::*;
+        match (self, other) {
+            (WriteConflict, WriteConflict)
+            | (Aborted, Aborted)
+            | (DuplicateKey, DuplicateKey)
+            | (NotFound, NotFound)
+            | (ForeignTable, ForeignTable) => true,
+            (TableExists { name: a }, TableExists { name: b }) => a == b,
+            (NoSuchTable { name: a }, NoSuchTable { name: b }) => a == b,
+            (
+                SchemaMismatch {
+                    table: t1,
+                    expected: e1,
+                    found: f1,
+                },
+                SchemaMismatch {
+                    table: t2,
+                    expected: e2,
+                    found: f2,
+                },
+            ) => (t1, e1, f1) == (t2, e2, f2),
+            (
+                SnapshotTooOld {
+                    requested: r1,
+                    oldest: o1,
+                },
+                SnapshotTooOld {
+                    requested: r2,
+                    oldest: o2,
+                },
+            ) => (r1, o1) == (r2, o2),
+            (
+                SnapshotInFuture {
+                    requested: r1,
+                    newest: n1,
+                },
+                SnapshotInFuture {
+                    requested: r2,
+                    newest: n2,
+                },
+            ) => (r1, n1) == (r2, n2),
+            (
+                Io {
+                    source: s1,
+                    context: c1,
+                },
+                Io {
+                    source: s2,
+                    context: c2,
+                },
+            ) => s1.kind() == s2.kind() && c1 == c2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Error {}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::WriteConflict => f.write_str(
+                "write-write conflict: another transaction wrote this key first; the transaction was rolled back",
+            ),
+            Error::Aborted => f.write_str("the transaction was rolled back and can no longer be used"),
+            Error::DuplicateKey => f.write_str("a row with this key already exists"),
+            Error::NotFound => f.write_str("no row with this key"),
+            Error::TableExists { name } => write!(f, "a table named {name:?} already exists"),
+            Error::NoSuchTable { name } => write!(f, "no table named {name:?}"),
+            Error::SchemaMismatch {
+                table,
+                expected,
+                found,
+            } => write!(
+                f,
+                "table {table:?} was opened as {expected} but was created as {found}"
+            ),
+            Error::ForeignTable => f.write_str("the table belongs to another database"),
+            Error::SnapshotTooOld { requested, oldest } => write!(
+                f,
+                "snapshot at {} is too old: garbage collection may have passed it (oldest kept: {})",
+                requested.get(),
+                oldest.get()
+            ),
+            Error::SnapshotInFuture { requested, newest } => write!(
+                f,
+                "snapshot at {} is in the future: the newest commit is {}",
+                requested.get(),
+                newest.get()
+            ),
+            Error::Io { source, context } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_compare_by_kind_and_expose_their_source() {
+        use std::error::Error as _;
+        let a = Error::io(std::io::Error::other("disk on fire"), "spawn");
+        let b = Error::io(std::io::Error::other("another text"), "spawn");
+        let c = Error::io(std::io::ErrorKind::NotFound.into(), "spawn");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.source().unwrap().to_string(), "disk on fire");
+        assert!(Error::NotFound.source().is_none());
+        fn assert_bounds<E: std::error::Error + Send + Sync + Clone + 'static>() {}
+        assert_bounds::<Error>();
+    }
+}

@@ -34,6 +34,14 @@
 //! # Ok::<(), Error>(())
 //! ```
 //!
+//! Beside `begin`/`commit`: [`Database::transact`] runs a closure in a
+//! transaction and retries it on a write conflict; [`Database::snapshot`]
+//! and [`Database::snapshot_at`] give read-only [`Snapshot`]s (now, or as of
+//! an earlier commit within the builder's
+//! [`retain`](DatabaseBuilder::retain) window) that many threads read at
+//! once; [`Transaction::upsert`] inserts or replaces; scans are
+//! double-ended; [`Database::drop_table`] drops a table.
+//!
 //! ## How it works
 //!
 //! Every row is a chain of versions. A version carries two words, `begin` and
@@ -80,6 +88,7 @@ pub(crate) mod header;
 #[cfg(all(loom, feature = "loom"))]
 #[doc(hidden)]
 pub mod model;
+mod snapshot;
 pub(crate) mod stats;
 mod store;
 pub(crate) mod sync;
@@ -87,10 +96,11 @@ mod table;
 mod transaction;
 mod tuple;
 
-pub use database::{Database, DatabaseBuilder};
+pub use database::{Database, DatabaseBuilder, DEFAULT_TRANSACT_ATTEMPTS};
 pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};
 pub use header::Timestamp;
+pub use snapshot::Snapshot;
 pub use stats::{DatabaseStats, GcStats, TableStats};
 pub use store::Storage;
 pub use table::{Key, Table};

@@ -53,6 +53,20 @@ impl Engine {
         }
     }
 
+    /// Registers the earlier snapshot `ts`, as `Database::snapshot_at`
+    /// does: `None` if a watermark may have passed it (G1, the second
+    /// handshake of `engine/watermark.rs`).
+    pub fn begin_at(&self, ts: u64) -> Option<Txn> {
+        let slot = self.manager.begin_at(ts).ok()?;
+        Some(Txn {
+            manager: Arc::clone(&self.manager),
+            _slot: slot,
+            snapshot: ts,
+            me: 0,
+            writes: Vec::new(),
+        })
+    }
+
     /// Computes the watermark (G1).
     pub fn watermark(&self) -> u64 {
         self.manager.watermark()

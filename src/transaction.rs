@@ -105,7 +105,7 @@ impl Transaction {
         if !Arc::ptr_eq(table.core(), &self.db) {
             return Err(Error::ForeignTable);
         }
-        Ok(())
+        table.check_live()
     }
 
     /// The view to write with: takes a transaction id at the first write.
@@ -153,22 +153,34 @@ impl Transaction {
     }
 
     /// The rows with keys in `range`, in key order, as this transaction sees
-    /// them (its snapshot plus its own writes).
+    /// them (its snapshot plus its own writes). The scan is double-ended:
+    /// `.rev()` gives them in descending key order, and both ends may be consumed
+    /// in turn.
+    ///
+    /// ```
+    /// use multiverse::{Database, Storage};
+    ///
+    /// let db = Database::new(Storage::TimeTravel);
+    /// let t = db.create_table::<u32, [i64; 1]>("t")?;
+    /// let mut tx = db.begin();
+    /// for k in 1..=5 {
+    ///     tx.insert(&t, k, [k.into()])?;
+    /// }
+    /// let down: Vec<u32> = tx.scan(&t, 2..)?.rev().map(|(k, _)| k).collect();
+    /// assert_eq!(down, [5, 4, 3, 2]);
+    /// let mut both = tx.scan(&t, ..)?;
+    /// assert_eq!(both.next().map(|(k, _)| k), Some(1));
+    /// assert_eq!(both.next_back().map(|(k, _)| k), Some(5));
+    /// assert_eq!(both.map(|(k, _)| k).collect::<Vec<_>>(), [2, 3, 4]);
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
     pub fn scan<K: Key, T: Tuple, R: RangeBounds<K>>(
         &self,
         table: &Table<K, T>,
         range: R,
     ) -> Result<Scan<'_, K, T>> {
         self.check(table)?;
-        Ok(Scan {
-            view: self.view(),
-            table: table.clone(),
-            from: range.start_bound().cloned(),
-            to: range.end_bound().cloned(),
-            buffer: VecDeque::new(),
-            done: false,
-            _tx: std::marker::PhantomData,
-        })
+        Ok(Scan::new(self.view(), table, range))
     }
 
     /// Inserts a row. `Err(DuplicateKey)` if a row with this key is visible.
@@ -178,6 +190,51 @@ impl Transaction {
             let result = core.insert(view, key, row);
             self.finish(core, result)
         })
+    }
+
+    /// Inserts the row, or replaces the visible row of `key`: returns the row
+    /// it replaced (`None` for an insert). Conflicts as any write does.
+    ///
+    /// ```
+    /// use multiverse::{Database, Storage};
+    ///
+    /// let db = Database::new(Storage::Delta);
+    /// let t = db.create_table::<u64, [i64; 2]>("t")?;
+    /// let mut tx = db.begin();
+    /// assert_eq!(tx.upsert(&t, 3, [1, 0])?, None);
+    /// assert_eq!(tx.upsert(&t, 3, [2, 0])?, Some([1, 0]));
+    /// tx.commit()?;
+    /// assert_eq!(db.begin().get(&t, &3)?, Some([2, 0]));
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn upsert<K: Key, T: Tuple>(
+        &mut self,
+        table: &Table<K, T>,
+        key: K,
+        row: T,
+    ) -> Result<Option<T>> {
+        // Replace the visible row under one claim, or, with none visible,
+        // insert. Nothing can make a row visible to our snapshot between
+        // the two steps (only our own writes could), so the insert cannot
+        // meet `DuplicateKey`; a rival's newer row is a `WriteConflict`
+        // at its claim, as for any insert.
+        let mut row = Some(row);
+        let mut replaced = None;
+        let replace = self.modify_with(table, &key, |old| match old {
+            Some(old) => {
+                replaced = Some(old.clone());
+                Ok(row.take())
+            }
+            None => Err(Error::NotFound),
+        });
+        match replace {
+            Ok(()) => Ok(replaced),
+            Err(Error::NotFound) => {
+                let row = row.expect("the row is taken only by a replace");
+                self.insert(table, key, row).map(|()| None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Replaces the row of `key`. `Err(NotFound)` if no row is visible.
@@ -284,16 +341,6 @@ impl Transaction {
             .expect("a table id names one table, of one type")
     }
 
-    /// Was our snapshot at (or below) the cached watermark, with commits
-    /// above it? Then it may be what held the watermark back, and our end
-    /// lets it advance. (In a read-only steady state the watermark is the
-    /// clock, and nobody recomputes it.)
-    fn held_the_watermark(&self) -> bool {
-        let m = &self.db.manager;
-        let cached = m.cached_watermark();
-        self.snapshot <= cached && cached < m.snapshot()
-    }
-
     /// Undoes every write, newest first. Runs no user code under `guard`
     /// (the caller pinned it, see [`pin_catching`]).
     fn abort_writes(&mut self, guard: &Guard) {
@@ -304,9 +351,19 @@ impl Transaction {
     }
 
     /// Commits: every write becomes visible, at once, to transactions that
-    /// begin afterwards. Returns the commit timestamp (the snapshot, for a
-    /// transaction that wrote nothing). `Err(Aborted)` if a conflict rolled
-    /// the transaction back, or a panic interrupted one of its writes.
+    /// begin afterwards. `Err(Aborted)` if a conflict rolled the transaction
+    /// back; `Err(NoSuchTable)` (and everything rolled back) if it wrote a
+    /// table that [`Database::drop_table`](crate::Database::drop_table) has
+    /// dropped meanwhile.
+    ///
+    /// Returns a commit timestamp, under one rule that logs and replicas can
+    /// rely on: **a transaction that wrote gets a timestamp that no other
+    /// commit has**, and every transaction that begins after `commit`
+    /// returns sees it; **a transaction that wrote nothing returns the
+    /// timestamp of the newest commit it saw** (its snapshot; 0 on a
+    /// database nobody has written), which that commit (or another
+    /// read-only one) returned too. To tell the two apart, use
+    /// [`commit_write`](Transaction::commit_write).
     ///
     /// If a `Drop` that the epoch collector runs when the commit pins
     /// panics, the panic propagates before the commit takes a timestamp:
@@ -314,6 +371,12 @@ impl Transaction {
     pub fn commit(mut self) -> Result<Timestamp> {
         if self.state != State::Active {
             return Err(Error::Aborted);
+        }
+        if let Some(name) = self.logs.iter().find_map(|l| l.dropped()) {
+            let e = Error::no_such_table(name);
+            // Dropping `self` below rolls the writes back.
+            self.state = State::Aborted;
+            return Err(e);
         }
         if self.logs.is_empty() {
             return Ok(Timestamp(self.snapshot));
@@ -350,10 +413,37 @@ impl Transaction {
         if gc.transaction_level() {
             let cached = manager.cached_watermark();
             gc.commit_batches(ts, batches, cached, || manager.watermark());
-        } else if gc.refresh_due(ts) || (gc.cooperative() && self.held_the_watermark()) {
+        } else if gc.refresh_due(ts)
+            || (gc.cooperative() && self.db.held_the_watermark(self.snapshot))
+        {
             manager.watermark();
         }
         Ok(Timestamp(ts))
+    }
+
+    /// Commits, like [`commit`](Transaction::commit), and says whether the
+    /// transaction wrote: `Some(ts)` with its own, unique commit timestamp,
+    /// or `None` for a transaction that wrote nothing (which had nothing to
+    /// commit). A redo log or a replica that records one entry per
+    /// timestamp wants this form.
+    ///
+    /// ```
+    /// use multiverse::{Database, Storage};
+    ///
+    /// let db = Database::new(Storage::AppendOnlyO2N);
+    /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// let mut w = db.begin();
+    /// w.insert(&t, 1, [1])?;
+    /// let ts = w.commit_write()?.expect("it wrote");
+    /// let r = db.begin();
+    /// assert_eq!(r.get(&t, &1)?, Some([1]));
+    /// assert_eq!(r.commit_write()?, None);
+    /// assert_eq!(db.begin().commit()?, ts); // the plain form: the newest commit seen
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn commit_write(self) -> Result<Option<Timestamp>> {
+        let wrote = !self.logs.is_empty();
+        self.commit().map(|ts| wrote.then_some(ts))
     }
 
     /// Rolls back: nothing this transaction wrote ever becomes visible.
@@ -399,18 +489,7 @@ impl Drop for Transaction {
         let (guard, caught) = pin_catching();
         self.abort_writes(&guard);
         if self.slot.take().is_some() {
-            let (manager, gc) = (&self.db.manager, &self.db.gc);
-            if gc.cooperative() {
-                // Refresh the watermark the cooperative policy prunes with,
-                // if ours may have been the snapshot holding it back.
-                if self.held_the_watermark() {
-                    manager.watermark();
-                }
-            } else if gc.transaction_level() {
-                // Ours may have been the snapshot holding back
-                // transaction-level batches.
-                gc.collect_pending(self.held_the_watermark(), || manager.watermark());
-            }
+            self.db.reader_ended(self.snapshot);
         }
         drop(guard);
         if let Some(payload) = caught {
@@ -431,40 +510,93 @@ impl fmt::Debug for Transaction {
     }
 }
 
-/// The iterator of [`Transaction::scan`]: rows in key order.
+/// The iterator of [`Transaction::scan`] and [`Snapshot::scan`]: rows in key
+/// order, from either end ([`DoubleEndedIterator`]: `.rev()` for descending
+/// keys, and `next`/`next_back` in any interleaving, each row once).
 ///
 /// It reads the index in batches, each under its own epoch pin, so a scan
-/// left half-consumed holds back no garbage collection.
-pub struct Scan<'tx, K, T: Tuple> {
+/// left half-consumed holds back no garbage collection. Each end keeps its
+/// own batch; a batch from one end never reads past what the other end has
+/// read.
+///
+/// [`Snapshot::scan`]: crate::Snapshot::scan
+pub struct Scan<'a, K, T: Tuple> {
     view: View,
     table: Table<K, T>,
+    /// Everything up to `from` has been read by the front end.
     from: Bound<K>,
+    /// Everything from `to` on has been read by the back end.
     to: Bound<K>,
-    buffer: VecDeque<(K, T)>,
+    /// Rows read by the front end and not yet returned, in key order.
+    front: VecDeque<(K, T)>,
+    /// Rows read by the back end and not yet returned, in key order.
+    back: VecDeque<(K, T)>,
+    /// No index entry is left between `from` and `to`.
     done: bool,
-    _tx: std::marker::PhantomData<&'tx Transaction>,
+    /// Borrows the transaction or snapshot whose registration keeps the
+    /// view's versions from garbage collection.
+    _reader: std::marker::PhantomData<&'a ()>,
 }
 
 /// Index entries examined per epoch pin.
 const SCAN_BATCH: usize = 64;
+
+impl<K: Key, T: Tuple> Scan<'_, K, T> {
+    pub(crate) fn new(view: View, table: &Table<K, T>, range: impl RangeBounds<K>) -> Self {
+        Scan {
+            view,
+            table: table.clone(),
+            from: range.start_bound().cloned(),
+            to: range.end_bound().cloned(),
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+            done: false,
+            _reader: std::marker::PhantomData,
+        }
+    }
+}
 
 impl<K: Key, T: Tuple> Iterator for Scan<'_, K, T> {
     type Item = (K, T);
 
     fn next(&mut self) -> Option<(K, T)> {
         loop {
-            if let Some(row) = self.buffer.pop_front() {
+            if let Some(row) = self.front.pop_front() {
                 return Some(row);
             }
             if self.done {
-                return None;
+                // What is left was read by the back end.
+                return self.back.pop_front();
             }
             let (view, from, to) = (self.view, self.from.as_ref(), self.to.as_ref());
-            let buffer = &mut self.buffer;
+            let buffer = &mut self.front;
             let last =
                 dispatch!(self.table, core => core.scan_batch(view, from, to, buffer, SCAN_BATCH));
             match last {
                 Some(key) => self.from = Bound::Excluded(key),
+                None => self.done = true,
+            }
+        }
+    }
+}
+
+impl<K: Key, T: Tuple> DoubleEndedIterator for Scan<'_, K, T> {
+    fn next_back(&mut self) -> Option<(K, T)> {
+        loop {
+            if let Some(row) = self.back.pop_back() {
+                return Some(row);
+            }
+            if self.done {
+                // What is left was read by the front end.
+                return self.front.pop_back();
+            }
+            let (view, from, to) = (self.view, self.from.as_ref(), self.to.as_ref());
+            let buffer = &mut self.back;
+            let last = dispatch!(self.table, core => {
+                core.scan_batch_back(view, from, to, buffer, SCAN_BATCH)
+            });
+            match last {
+                Some(key) => self.to = Bound::Excluded(key),
                 None => self.done = true,
             }
         }

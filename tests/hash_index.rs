@@ -91,7 +91,7 @@ for_each_store! {
         tx.commit().unwrap();
         assert!(matches!(
             db.create_hash_table::<String, [i32; 1]>("names"),
-            Err(Error::TableExists)
+            Err(Error::TableExists { .. })
         ));
         assert!(db.table::<String, [i32; 1]>("names").unwrap().hash_indexed());
     }

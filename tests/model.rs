@@ -397,7 +397,7 @@ impl Run {
             Op::Commit(s) => {
                 let got = self.txns[s].take().expect("begun").commit();
                 let want = self.model.commit(s);
-                if let (Ok(ts), Ok(true)) = (got, want) {
+                if let (&Ok(ts), &Ok(true)) = (&got, &want) {
                     // Writing commits take ever larger timestamps.
                     if self.last_commit.is_some_and(|prev| ts <= prev) {
                         let prev = self.last_commit;

@@ -61,6 +61,15 @@ use super::watermark::{Registry, Slot};
 use crate::sync::{spin_hint, yield_now, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
+/// Why `begin_at` registered no snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BeginAtError {
+    /// A watermark computation reached `oldest`, above the timestamp.
+    TooOld { oldest: u64 },
+    /// The timestamp is above `newest`, the visible clock.
+    InFuture { newest: u64 },
+}
+
 /// The clock and the commit protocol of one database.
 pub(crate) struct TxnManager {
     /// The last commit timestamp handed out.
@@ -83,11 +92,17 @@ impl Default for TxnManager {
 impl TxnManager {
     /// A fresh clock: the empty database is the state at timestamp 0.
     pub(crate) fn new() -> Self {
+        Self::with_retain(None)
+    }
+
+    /// A fresh clock whose watermark never passes the clock of `retain`
+    /// ago (the builder's history window).
+    pub(crate) fn with_retain(retain: Option<std::time::Duration>) -> Self {
         TxnManager {
             next_commit: CachePadded::new(AtomicU64::new(0)),
             visible: CachePadded::new(AtomicU64::new(0)),
             next_txn: CachePadded::new(AtomicU64::new(0)),
-            active: Registry::default(),
+            active: Registry::new(retain),
         }
     }
 
@@ -95,6 +110,21 @@ impl TxnManager {
     #[inline]
     pub(crate) fn begin(&self) -> (Slot, u64) {
         self.active.register(&self.visible)
+    }
+
+    /// Registers the earlier snapshot `ts` (time travel), until the
+    /// returned slot drops. See `watermark.rs`, "Registering an old
+    /// snapshot".
+    pub(crate) fn begin_at(&self, ts: u64) -> Result<Slot, BeginAtError> {
+        // Acquire: as in `snapshot`: every stamp at or below `ts` is
+        // visible once `ts` is at or below the loaded clock (A1).
+        let newest = self.visible.load(Ordering::Acquire);
+        if ts > newest {
+            return Err(BeginAtError::InFuture { newest });
+        }
+        self.active
+            .register_at(ts)
+            .map_err(|oldest| BeginAtError::TooOld { oldest })
     }
 
     /// A fresh watermark: no live or future transaction reads below it (G1).

@@ -34,11 +34,39 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// A fresh engine at timestamp 0 with the given GC policy.
-    pub(crate) fn new(policy: GcPolicy) -> Self {
+    /// A fresh engine at timestamp 0 with the given GC policy, whose
+    /// watermark never passes the clock of `retain` ago (the builder's
+    /// history window).
+    pub(crate) fn new(policy: GcPolicy, retain: Option<std::time::Duration>) -> Self {
         Engine {
-            manager: TxnManager::new(),
+            manager: TxnManager::with_retain(retain),
             gc: Gc::new(policy),
+        }
+    }
+}
+
+impl Engine {
+    /// Was `snapshot` at (or below) the cached watermark, with commits above
+    /// it? Then it may be what held the watermark back, and its end lets it
+    /// advance. (In a read-only steady state the watermark is the clock, and
+    /// nobody recomputes it.)
+    pub(crate) fn held_the_watermark(&self, snapshot: u64) -> bool {
+        let cached = self.manager.cached_watermark();
+        snapshot <= cached && cached < self.manager.snapshot()
+    }
+
+    /// A reader (a transaction or a snapshot) at `snapshot` has
+    /// deregistered: if it may have held the watermark back, refresh it
+    /// (cooperative policy) or collect the transaction-level batches it
+    /// held back. Otherwise nothing shared is written.
+    pub(crate) fn reader_ended(&self, snapshot: u64) {
+        let held = self.held_the_watermark(snapshot);
+        if self.gc.cooperative() {
+            if held {
+                self.manager.watermark();
+            }
+        } else if self.gc.transaction_level() {
+            self.gc.collect_pending(held, || self.manager.watermark());
         }
     }
 }

@@ -30,6 +30,9 @@ pub(crate) struct TableCore<K, T: Tuple, S: VersionStore<T>> {
     /// holds a record that left the skiplist (invariant H1, `points.rs`).
     points: Option<Box<dyn PointIndex<K>>>,
     pub(crate) store: S,
+    /// Set once by `Database::drop_table`: every later call through a
+    /// handle is `NoSuchTable` (the memory goes with the last handle).
+    pub(crate) dropped: std::sync::atomic::AtomicBool,
 }
 
 /// `key` as a `&K`, when the caller's borrowed form is `K` itself: the hash
@@ -66,6 +69,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             index: SkipList::new(epoch::default_collector().clone()),
             points,
             store: S::default(),
+            dropped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -339,6 +343,45 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
                 return Some(key.clone());
             }
             cur = entry.next();
+        }
+        None
+    }
+
+    /// [`scan_batch`](Self::scan_batch) from the back, for reverse scans:
+    /// prepends to `out` (which stays in key order) the visible rows of up
+    /// to `max` index entries from `to` down to `from`. Returns the last key
+    /// examined, or `None` when the range is exhausted.
+    pub(crate) fn scan_batch_back(
+        &self,
+        view: View,
+        from: Bound<&K>,
+        to: Bound<&K>,
+        out: &mut VecDeque<(K, T)>,
+        max: usize,
+    ) -> Option<K> {
+        let guard = epoch::pin();
+        let mut cur = self.index.upper_bound(to, &guard);
+        let mut examined = 0;
+        while let Some(entry) = cur {
+            let key = entry.key();
+            let in_range = match from {
+                Bound::Included(start) => key >= start,
+                Bound::Excluded(start) => key > start,
+                Bound::Unbounded => true,
+            };
+            if !in_range {
+                return None;
+            }
+            let row = self.store.read(entry.value(), view, &guard, |r| r.cloned());
+            self.after_read(key, entry.value(), row.is_none(), &guard);
+            if let Some(row) = row {
+                out.push_front((key.clone(), row));
+            }
+            examined += 1;
+            if examined == max {
+                return Some(key.clone());
+            }
+            cur = entry.prev();
         }
         None
     }

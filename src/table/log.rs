@@ -47,6 +47,9 @@ unsafe impl<K: Send + Sync, T: Tuple, S: VersionStore<T>> Send for TableLog<K, T
 /// The type-erased view of a [`TableLog`] that a transaction keeps.
 pub(crate) trait WriteLog: Send {
     fn table_id(&self) -> u64;
+    /// The table's name, if `Database::drop_table` has dropped it: its
+    /// writes cannot commit.
+    fn dropped(&self) -> Option<&str>;
     /// Stamps every write; returns the keys to collect later, under
     /// transaction-level GC. Runs inside the ordered publish step: runs no
     /// user code (no pin of its own, no clone, no drop of a key or a row)
@@ -74,6 +77,15 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableLog<K, T, S> {
 impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
     fn table_id(&self) -> u64 {
         self.table.id
+    }
+
+    fn dropped(&self) -> Option<&str> {
+        // Relaxed: see `Table::is_dropped`.
+        let dropped = self
+            .table
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed);
+        dropped.then_some(&*self.table.name)
     }
 
     fn commit(&mut self, ts: u64, guard: &Guard) -> Option<Box<dyn Batch>> {

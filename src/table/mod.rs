@@ -99,6 +99,30 @@ impl<K: Key, T: Tuple> Table<K, T> {
         dispatch!(self, core => core.stats())
     }
 
+    /// Whether [`Database::drop_table`](crate::Database::drop_table) has
+    /// dropped this table. A dropped table's handles answer every call with
+    /// `Error::NoSuchTable`; a new table of the same name is another table.
+    pub fn is_dropped(&self) -> bool {
+        // Relaxed: a flag set once; it orders nothing (a call that misses a
+        // concurrent drop is ordered before it).
+        dispatch!(self, core => core.dropped.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// `Err(NoSuchTable)` once the table is dropped.
+    pub(crate) fn check_live(&self) -> crate::Result<()> {
+        if self.is_dropped() {
+            Err(crate::Error::no_such_table(self.name()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Marks the table dropped (`Database::drop_table`).
+    pub(crate) fn mark_dropped(&self) {
+        // Relaxed: see `is_dropped`.
+        dispatch!(self, core => core.dropped.store(true, std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// The database this table belongs to.
     pub(crate) fn core(&self) -> &Arc<Engine> {
         dispatch!(self, core => &core.core)

@@ -5,27 +5,50 @@ use crate::common::*;
 use multiverse::{Database, Error, Storage, Table};
 use std::collections::HashSet;
 
-/// Every variant, for the tests of `Display` and `std::error::Error`.
-const VARIANTS: [Error; 8] = [
-    Error::WriteConflict,
-    Error::Aborted,
-    Error::DuplicateKey,
-    Error::NotFound,
-    Error::TableExists,
-    Error::NoSuchTable,
-    Error::SchemaMismatch,
-    Error::ForeignTable,
-];
+/// Every variant that the API can return, made by the calls that return
+/// them, for the tests of `Display` and `std::error::Error`.
+fn variants() -> Vec<Error> {
+    let db = Database::builder().gc(multiverse::GcPolicy::Off).build();
+    let t: Accounts = db.create_table("accounts").unwrap();
+    let foreign: Accounts = Database::new(Storage::default())
+        .create_table("accounts")
+        .unwrap();
+    let first = load(&db, &t, [(1, account(1))]);
+    let mut tx = db.begin();
+    tx.update(&t, &1, account(2)).unwrap();
+    tx.commit().unwrap();
+    db.vacuum();
+    // A timestamp this database has not reached: another one's, further on.
+    let (busier, b) = accounts(Storage::default());
+    for k in 0..5 {
+        load(&busier, &b, [(k, account(0))]);
+    }
+    let future = busier.snapshot().timestamp();
+    vec![
+        Error::WriteConflict,
+        Error::Aborted,
+        Error::DuplicateKey,
+        Error::NotFound,
+        db.create_table::<u64, [i64; 4]>("accounts").unwrap_err(),
+        db.table::<u64, [i64; 4]>("missing").unwrap_err(),
+        db.table::<u32, [i64; 4]>("accounts").unwrap_err(),
+        db.begin().get(&foreign, &1).unwrap_err(),
+        db.snapshot_at(first).unwrap_err(),
+        db.snapshot_at(future).unwrap_err(),
+        Error::io(std::io::Error::other("refused"), "spawn a thread"),
+    ]
+}
 
 #[test]
 fn error_implements_std_error_and_display() {
     let mut texts = HashSet::new();
-    for e in VARIANTS {
+    for e in variants() {
         let text = e.to_string();
         assert!(!text.is_empty(), "{e:?} displays as nothing");
         assert!(texts.insert(text), "{e:?} displays like another variant");
-        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
-        assert!(boxed.source().is_none());
+        let is_io = matches!(e, Error::Io { .. });
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e.clone());
+        assert_eq!(boxed.source().is_some(), is_io, "{e:?}");
         assert_eq!(boxed.to_string(), e.to_string());
     }
     assert!(Error::WriteConflict.to_string().contains("conflict"));
@@ -34,7 +57,43 @@ fn error_implements_std_error_and_display() {
         Ok(db.table("missing")?)
     }
     let err = open(&Database::new(Storage::default())).unwrap_err();
-    assert_eq!(err.to_string(), Error::NoSuchTable.to_string());
+    assert_eq!(
+        err.to_string(),
+        Database::new(Storage::default())
+            .table::<u64, [i64; 4]>("missing")
+            .unwrap_err()
+            .to_string()
+    );
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+/// The errors with fields carry what the message needs: the table's name,
+/// and for a schema mismatch both type pairs.
+#[test]
+fn errors_name_the_table_and_the_types() {
+    let db = Database::new(Storage::default());
+    let _t: Accounts = db.create_table("accounts").unwrap();
+    match db.create_table::<u64, [i64; 4]>("accounts") {
+        Err(Error::TableExists { name, .. }) => assert_eq!(name, "accounts"),
+        other => panic!("{other:?}"),
+    }
+    match db.table::<u64, [i64; 4]>("nope") {
+        Err(Error::NoSuchTable { name, .. }) => assert_eq!(name, "nope"),
+        other => panic!("{other:?}"),
+    }
+    match db.table::<u32, Vec<u8>>("accounts") {
+        Err(Error::SchemaMismatch {
+            table,
+            expected,
+            found,
+            ..
+        }) => {
+            assert_eq!(table, "accounts");
+            assert_eq!(expected, "Table<u32, alloc::vec::Vec<u8>>");
+            assert_eq!(found, "Table<u64, [i64; 4]>");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 for_each_store! {
