@@ -19,6 +19,7 @@
 //! is dropped. Commit runs no user code between taking its timestamp and
 //! publishing it (see [`crate::engine::manager`]).
 
+use crate::engine::manager::TxnManager;
 use crate::engine::watermark::Slot;
 use crate::engine::Engine;
 use crate::header::{Timestamp, View};
@@ -368,7 +369,31 @@ impl Transaction {
     /// If a `Drop` that the epoch collector runs when the commit pins
     /// panics, the panic propagates before the commit takes a timestamp:
     /// nothing is committed, and the writes are rolled back.
-    pub fn commit(mut self) -> Result<Timestamp> {
+    pub fn commit(self) -> Result<Timestamp> {
+        // A local commit always gets a timestamp: the `None` arm is never
+        // taken.
+        self.commit_with(|manager, stamp| Some(manager.commit(stamp)))
+            .and_then(|ts| ts.ok_or(Error::Aborted))
+    }
+
+    /// Commits at `ts`, a commit timestamp decided elsewhere (a replayed
+    /// log record, a 2PC coordinator): the seam of docs/design.md, "Seams
+    /// for committed versions from outside". The writes went through the
+    /// ordinary write path (claims, W1); they are stamped with `ts` and
+    /// published in timestamp order, indistinguishable from a local
+    /// commit. `Ok(None)`, and everything rolled back, if `ts` is not above
+    /// every timestamp handed out so far.
+    #[cfg_attr(not(test), allow(dead_code))] // replay (issue 12) and 2PC (issue 15) call it
+    pub(crate) fn commit_at(self, ts: u64) -> Result<Option<Timestamp>> {
+        self.commit_with(|manager, stamp| manager.commit_at(ts, stamp))
+    }
+
+    /// The commit protocol, with the timestamp taken by `take_ts` (which
+    /// hands `stamp` to the manager; `None`: no timestamp, roll back).
+    fn commit_with(
+        mut self,
+        take_ts: impl FnOnce(&TxnManager, &mut dyn FnMut(u64)) -> Option<u64>,
+    ) -> Result<Option<Timestamp>> {
         if self.state != State::Active {
             return Err(Error::Aborted);
         }
@@ -379,7 +404,7 @@ impl Transaction {
             return Err(e);
         }
         if self.logs.is_empty() {
-            return Ok(Timestamp(self.snapshot));
+            return Ok(Some(Timestamp(self.snapshot)));
         }
         // Pin once, before taking a timestamp: this pin may run deferred
         // destructors (user `Drop`s, which may panic, or commit on this
@@ -394,13 +419,18 @@ impl Transaction {
         let logs = &mut self.logs;
         // Sized here, so that the window below does not reallocate it.
         let mut batches = Vec::with_capacity(logs.len());
-        let ts = self.db.manager.commit(|ts| {
+        let ts = take_ts(&self.db.manager, &mut |ts| {
             for log in logs.iter_mut() {
                 if let Some(batch) = log.commit(ts, &guard) {
                     batches.push(batch);
                 }
             }
         });
+        let Some(ts) = ts else {
+            // Nothing stamped: dropping `self` rolls the writes back.
+            drop(guard);
+            return Ok(None);
+        };
         self.logs.clear();
         // Published: from here on user code may run (the collector's pins
         // may drop old rows), and the garbage collection below must be able
@@ -418,7 +448,7 @@ impl Transaction {
         {
             manager.watermark();
         }
-        Ok(Timestamp(ts))
+        Ok(Some(Timestamp(ts)))
     }
 
     /// Commits, like [`commit`](Transaction::commit), and says whether the
@@ -599,6 +629,54 @@ impl<K: Key, T: Tuple> DoubleEndedIterator for Scan<'_, K, T> {
                 Some(key) => self.to = Bound::Excluded(key),
                 None => self.done = true,
             }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Database, Storage, Timestamp};
+
+    /// The seam for committed versions from outside: a transaction's writes
+    /// committed at a timestamp decided elsewhere are seen exactly from that
+    /// timestamp on, on every store; a timestamp that is not above the clock
+    /// is refused and the writes are rolled back.
+    #[test]
+    fn commit_at_installs_committed_versions_at_a_given_timestamp() {
+        for storage in Storage::ALL {
+            let db = Database::new(storage);
+            let t = db.create_table::<u64, [i64; 1]>("t").unwrap();
+            db.transact(|tx| tx.insert(&t, 1, [1])).unwrap();
+            let before = db.snapshot();
+            let mut tx = db.begin();
+            tx.update(&t, &1, [2]).unwrap();
+            tx.insert(&t, 2, [2]).unwrap();
+            assert_eq!(
+                tx.commit_at(100).unwrap(),
+                Some(Timestamp(100)),
+                "{storage}"
+            );
+            let now = db.snapshot();
+            assert_eq!(now.timestamp(), Timestamp(100), "{storage}");
+            assert_eq!(now.get(&t, &1).unwrap(), Some([2]), "{storage}");
+            assert_eq!(now.get(&t, &2).unwrap(), Some([2]), "{storage}");
+            assert_eq!(before.get(&t, &1).unwrap(), Some([1]), "{storage}");
+            assert_eq!(before.get(&t, &2).unwrap(), None, "{storage}");
+            // Local commits go on above it.
+            let mut tx = db.begin();
+            tx.update(&t, &1, [3]).unwrap();
+            assert_eq!(tx.commit().unwrap(), Timestamp(101), "{storage}");
+            // Not above the clock: refused, rolled back, the keys free.
+            let mut tx = db.begin();
+            tx.update(&t, &1, [4]).unwrap();
+            tx.insert(&t, 3, [4]).unwrap();
+            assert_eq!(tx.commit_at(101).unwrap(), None, "{storage}");
+            let tx = db.begin();
+            assert_eq!(tx.get(&t, &1).unwrap(), Some([3]), "{storage}");
+            assert_eq!(tx.get(&t, &3).unwrap(), None, "{storage}");
+            drop(tx);
+            db.transact(|tx| tx.update(&t, &1, [5])).unwrap();
+            db.transact(|tx| tx.insert(&t, 3, [5])).unwrap();
         }
     }
 }

@@ -164,6 +164,31 @@ impl TxnManager {
         // read-modify-write; what others see of the stamps is published
         // through `visible` below.
         let ts = self.next_commit.fetch_add(1, Ordering::Relaxed) + 1;
+        self.publish(ts - 1, ts, stamp);
+        ts
+    }
+
+    /// Commits at `ts`, a timestamp decided elsewhere (a replayed log
+    /// record, a coordinator's commit timestamp): the seam of
+    /// docs/design.md, "Seams for committed versions from outside". Raises
+    /// the clock to `ts`, stamps, and publishes `ts` once every timestamp
+    /// handed out before it is published; the timestamps the jump skips
+    /// were handed to nobody and are published with it. `None`, with
+    /// nothing stamped, if `ts` is not above every timestamp handed out.
+    pub(crate) fn commit_at(&self, ts: u64, stamp: impl FnOnce(u64)) -> Option<u64> {
+        // Relaxed: as in `commit`; `fetch_max` makes `ts` ours alone, and
+        // every later `commit` takes a timestamp above it.
+        let before = self.next_commit.fetch_max(ts, Ordering::Relaxed);
+        if before >= ts {
+            return None;
+        }
+        self.publish(before, ts, stamp);
+        Some(ts)
+    }
+
+    /// Stamps with `ts`, waits until `after` (the last timestamp handed out
+    /// before `ts`) is published, and publishes `ts` (A1).
+    fn publish(&self, after: u64, ts: u64, stamp: impl FnOnce(u64)) {
         // The negative control of the loom suite publishes *before*
         // stamping, breaking A1 on purpose (see loom-tests/README.md).
         let mut stamp = Some(stamp);
@@ -175,7 +200,7 @@ impl TxnManager {
         let mut spins = 0u32;
         // Acquire: we continue the Release chain of our predecessors, so that
         // the snapshot we publish covers their stamps as well as ours.
-        while self.visible.load(Ordering::Acquire) != ts - 1 {
+        while self.visible.load(Ordering::Acquire) != after {
             spins += 1;
             if spins < 64 {
                 spin_hint();
@@ -189,7 +214,6 @@ impl TxnManager {
         if let Some(stamp) = stamp {
             stamp(ts);
         }
-        ts
     }
 }
 
@@ -206,6 +230,44 @@ mod tests {
         assert_eq!(t1, 1);
         assert_eq!(m.snapshot(), 1);
         assert_ne!(m.new_txn_id(), m.new_txn_id());
+    }
+
+    #[test]
+    fn commit_at_jumps_the_clock_and_publishes_in_order() {
+        let m = TxnManager::new();
+        assert_eq!(m.commit(|_| {}), 1);
+        let mut stamped = 0;
+        assert_eq!(m.commit_at(10, |ts| stamped = ts), Some(10));
+        assert_eq!((stamped, m.snapshot()), (10, 10));
+        // Not above every timestamp handed out: refused, nothing stamped.
+        assert_eq!(m.commit_at(10, |_| panic!("stamped")), None);
+        assert_eq!(m.commit_at(5, |_| panic!("stamped")), None);
+        assert_eq!(m.commit(|ts| assert_eq!(ts, 11)), 11);
+        assert_eq!(m.snapshot(), 11);
+    }
+
+    #[test]
+    fn commit_at_among_concurrent_commits_publishes_every_timestamp() {
+        let m = Arc::new(TxnManager::new());
+        let local = {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || (0..2000).map(|_| m.commit(|_| {})).collect::<Vec<_>>())
+        };
+        // Jumps of 100 above whatever the clock is, racing the local commits.
+        let mut outside = Vec::new();
+        while outside.len() < 20 {
+            if let Some(ts) = m.commit_at(m.snapshot() + 100, |_| {}) {
+                outside.push(ts);
+            }
+        }
+        let mut all = local.join().unwrap();
+        all.extend(&outside);
+        all.sort_unstable();
+        let distinct = all.len();
+        all.dedup();
+        assert_eq!(all.len(), distinct, "every timestamp is someone's alone");
+        // Every commit published, the clock at the largest.
+        assert_eq!(m.snapshot(), *all.last().unwrap());
     }
 
     #[test]
