@@ -54,6 +54,12 @@ enum State {
 /// [`commit`](Transaction::commit) and [`rollback`](Transaction::rollback)
 /// consume it; dropping it uncommitted rolls it back.
 ///
+/// Forgetting a transaction (`std::mem::forget`) is safe but leaks, like a
+/// forgotten `MutexGuard`: its claims stay (every later write of a key it
+/// wrote is a `WriteConflict`), its snapshot holds garbage collection back
+/// for as long as the database lives, and the database's engine is never
+/// freed. Everything else goes on.
+///
 /// [`begin`]: crate::Database::begin
 #[must_use = "a transaction rolls back when dropped; call commit() to keep its writes"]
 pub struct Transaction {

@@ -357,3 +357,21 @@ fn dropping_the_database_stops_the_vacuum_thread() {
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(weak_probe.stats().records, 0);
 }
+
+/// A vacuum interval of zero would make the thread spin: it is raised to
+/// 1 ms, the policy says so, and the thread sweeps.
+#[test]
+fn a_zero_vacuum_interval_is_raised_to_a_millisecond() {
+    let db = Database::builder()
+        .gc(GcPolicy::Vacuum {
+            interval: Duration::ZERO,
+        })
+        .build();
+    assert_eq!(
+        db.gc_policy(),
+        GcPolicy::Vacuum {
+            interval: Duration::from_millis(1)
+        }
+    );
+    eventually("the vacuum thread sweeps", || db.stats().gc.sweeps >= 3);
+}

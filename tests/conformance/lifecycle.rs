@@ -205,3 +205,37 @@ for_each_store! {
         assert_eq!(latest(&db, &t), vec![(1, account(11)), (2, account(22))]);
     }
 }
+
+for_each_store! {
+    /// A forgotten transaction (`mem::forget`) leaks, as documented, and
+    /// breaks nothing else: its claimed key conflicts for ever, every other
+    /// key takes writes, commits go on, and its snapshot holds garbage
+    /// collection back.
+    fn a_forgotten_transaction_leaks_its_claims_and_nothing_else(storage: Storage) {
+        let (db, t) = accounts(storage);
+        let mut tx = db.begin();
+        tx.insert(&t, 1, account(1)).unwrap();
+        tx.commit().unwrap();
+        let mut forgotten = db.begin();
+        forgotten.modify(&t, &1, |r| r[0] += 1).unwrap();
+        std::mem::forget(forgotten);
+        for i in 0..100 {
+            let mut tx = db.begin();
+            tx.insert(&t, 100 + i, account(0)).unwrap();
+            tx.commit().unwrap();
+            let mut tx = db.begin();
+            tx.modify(&t, &(100 + i), |r| r[0] += 1).unwrap();
+            tx.commit().unwrap();
+        }
+        let mut tx = db.begin();
+        assert!(matches!(
+            tx.modify(&t, &1, |r| r[0] += 1),
+            Err(multiverse::Error::WriteConflict)
+        ));
+        assert_eq!(db.begin().get(&t, &1).unwrap(), Some(account(1)));
+        // Its snapshot holds the watermark below every commit made since.
+        db.vacuum();
+        let gc = db.stats().gc;
+        assert!(gc.watermark < gc.snapshot, "{gc:?}");
+    }
+}
