@@ -386,15 +386,20 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         None
     }
 
-    /// Prunes (and retires) the record of `key` at `watermark`:
+    /// Prunes (and retires) the records of `keys` at `watermark`:
     /// transaction-level GC.
-    pub(crate) fn collect_key(&self, key: &K, watermark: u64) {
+    pub(crate) fn collect_keys(&self, keys: &[K], watermark: u64) {
+        // One pin and one count for the batch: the collection runs on a
+        // committer's path.
         let guard = epoch::pin();
-        if let Some((key, record)) = self.find(key, &guard) {
-            let reclaimed = self.store.prune(record, watermark, &guard);
-            let retired = self.retire(key, record, watermark, &guard);
-            self.core.gc.count(reclaimed, usize::from(retired));
+        let (mut reclaimed, mut retired) = (0, 0);
+        for key in keys {
+            if let Some((key, record)) = self.find(key, &guard) {
+                reclaimed += self.store.prune(record, watermark, &guard);
+                retired += usize::from(self.retire(key, record, watermark, &guard));
+            }
         }
+        self.core.gc.count(reclaimed, retired);
     }
 
     /// Prunes and retires every record at `watermark`: one vacuum sweep.

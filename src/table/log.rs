@@ -141,9 +141,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> Batch for KeyBatch<K, T, S> {
 
     fn collect(&self, watermark: u64, _gc: &Gc) {
         if let Some(table) = self.table.upgrade() {
-            for key in &self.keys {
-                table.collect_key(key, watermark);
-            }
+            table.collect_keys(&self.keys, watermark);
         }
     }
 }
