@@ -46,7 +46,7 @@
 //!
 //! Every row is a chain of versions. A version carries two words, `begin` and
 //! `end`, each a commit timestamp or, while a transaction writes, that
-//! transaction's id ([`header`](crate::header) is the one place that encodes
+//! transaction's id (`src/header.rs` is the one place that encodes
 //! them and decides visibility). A transaction takes its snapshot from the
 //! global clock at [`Database::begin`]; it sees the versions that began at or
 //! before its snapshot and had not ended by then, plus its own.

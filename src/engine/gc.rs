@@ -1,7 +1,7 @@
 //! Garbage collection: the paper's fourth design dimension (Wu et al. 2017,
 //! §5).
 //!
-//! The watermark ([`crate::watermark`], invariant **G1**) is the oldest
+//! The watermark ([`super::watermark`], invariant **G1**) is the oldest
 //! snapshot in use. A version whose end is committed at or below it can never
 //! be read again: a store's `prune` unlinks it and hands it to
 //! crossbeam-epoch, which frees it once every reader that might still be
