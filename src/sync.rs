@@ -34,3 +34,27 @@ pub(crate) fn yield_now() {
     #[cfg(not(all(loom, feature = "loom")))]
     std::thread::yield_now();
 }
+
+/// A small number of this thread's own, handed out in the order threads
+/// first ask (0 under loom): spreads threads over the registry's slots and
+/// the collector's queues, so that each mostly writes cache lines of its own.
+#[cfg(not(all(loom, feature = "loom")))]
+pub(crate) fn thread_index() -> usize {
+    use std::cell::Cell;
+    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    INDEX.with(|i| {
+        if i.get() == usize::MAX {
+            // Relaxed: only uniqueness matters, which the read-modify-write
+            // gives.
+            i.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        }
+        i.get()
+    })
+}
+
+/// Under loom every thread asks for slot and queue 0 first.
+#[cfg(all(loom, feature = "loom"))]
+pub(crate) fn thread_index() -> usize {
+    0
+}

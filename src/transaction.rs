@@ -604,10 +604,11 @@ impl<K: Key, T: Tuple> Iterator for Scan<'_, K, T> {
                 // What is left was read by the back end.
                 return self.back.pop_front();
             }
-            let (view, from, to) = (self.view, self.from.as_ref(), self.to.as_ref());
+            let (view, range) = (self.view, (self.from.as_ref(), self.to.as_ref()));
             let buffer = &mut self.front;
-            let last =
-                dispatch!(self.table, core => core.scan_batch(view, from, to, buffer, SCAN_BATCH));
+            let last = dispatch!(self.table, core => {
+                core.scan_batch(view, range, false, buffer, SCAN_BATCH)
+            });
             match last {
                 Some(key) => self.from = Bound::Excluded(key),
                 None => self.done = true,
@@ -626,10 +627,10 @@ impl<K: Key, T: Tuple> DoubleEndedIterator for Scan<'_, K, T> {
                 // What is left was read by the front end.
                 return self.front.pop_back();
             }
-            let (view, from, to) = (self.view, self.from.as_ref(), self.to.as_ref());
+            let (view, range) = (self.view, (self.from.as_ref(), self.to.as_ref()));
             let buffer = &mut self.back;
             let last = dispatch!(self.table, core => {
-                core.scan_batch_back(view, from, to, buffer, SCAN_BATCH)
+                core.scan_batch(view, range, true, buffer, SCAN_BATCH)
             });
             match last {
                 Some(key) => self.to = Bound::Excluded(key),

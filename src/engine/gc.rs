@@ -100,27 +100,6 @@ const REFRESH_EVERY: u64 = 8;
 /// watermark at once (see [`Gc::commit_batches`]).
 const LARGE: usize = 16;
 
-/// This thread's shard of the transaction-level queues: threads are
-/// numbered in the order they first commit.
-#[cfg(not(all(loom, feature = "loom")))]
-fn shard_index() -> usize {
-    use std::cell::Cell;
-    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    INDEX.with(|i| {
-        if i.get() == usize::MAX {
-            // Relaxed: only uniqueness matters.
-            i.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        }
-        i.get()
-    })
-}
-
-#[cfg(all(loom, feature = "loom"))]
-fn shard_index() -> usize {
-    0
-}
-
 /// The keys one commit superseded in one table, to be pruned later.
 pub(crate) trait Batch: Send {
     /// Prunes (and retires) the batch's records at `watermark`.
@@ -237,7 +216,7 @@ impl Gc {
         fresh: impl FnOnce() -> u64,
     ) {
         let large = batches.iter().map(|b| b.len()).sum::<usize>() >= LARGE;
-        let own = &self.shards[shard_index() % SHARDS];
+        let own = &self.shards[crate::sync::thread_index() % SHARDS];
         // Relaxed (all): hints; the CAS elects one refresher per interval.
         let waiting = !batches.is_empty() || own.len.load(Ordering::Relaxed) > 0;
         let last = self.refreshed_at.load(Ordering::Relaxed);

@@ -191,24 +191,6 @@ impl Drop for Slot {
     }
 }
 
-#[cfg(not(all(loom, feature = "loom")))]
-fn hint() -> usize {
-    use std::cell::Cell;
-    thread_local!(static HINT: Cell<usize> = const { Cell::new(usize::MAX) });
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    HINT.with(|h| {
-        if h.get() == usize::MAX {
-            h.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        }
-        h.get()
-    })
-}
-
-#[cfg(all(loom, feature = "loom"))]
-fn hint() -> usize {
-    0
-}
-
 impl Default for Registry {
     fn default() -> Self {
         Registry::new(None)
@@ -275,7 +257,7 @@ impl Registry {
     /// Takes a free slot and stores `snapshot` in it.
     fn acquire(&self, snapshot: u64) -> Slot {
         let guard = &epoch::pin();
-        let start = hint() % CHUNK;
+        let start = crate::sync::thread_index() % CHUNK;
         let mut chunk: &Chunk = &self.first;
         loop {
             for i in 0..CHUNK {

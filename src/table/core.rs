@@ -14,7 +14,7 @@ use std::any::TypeId;
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::VecDeque;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 /// One table over the version store `S`: what a [`Table`](crate::Table)
@@ -308,80 +308,47 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         self.core.gc.transaction_level().then(|| key.clone())
     }
 
-    /// Appends to `out` the visible rows of up to `max` index entries from
-    /// `from` to `to`. Returns the last key examined, or `None` when the
-    /// range is exhausted. One pin per batch: a long scan never holds back
+    /// Adds to `out` the visible rows of up to `max` index entries between
+    /// `from` and `to`: from the front, appended (`back == false`), or from
+    /// the back, prepended, for reverse scans; `out` stays in key order.
+    /// Returns the last key examined, or `None` when the range is
+    /// exhausted. One pin per batch: a long scan never holds back
     /// reclamation for longer than a batch.
     pub(crate) fn scan_batch(
         &self,
         view: View,
-        from: Bound<&K>,
-        to: Bound<&K>,
+        (from, to): (Bound<&K>, Bound<&K>),
+        back: bool,
         out: &mut VecDeque<(K, T)>,
         max: usize,
     ) -> Option<K> {
         let guard = epoch::pin();
-        let mut cur = self.index.lower_bound(from, &guard);
+        let mut cur = if back {
+            self.index.upper_bound(to, &guard)
+        } else {
+            self.index.lower_bound(from, &guard)
+        };
         let mut examined = 0;
         while let Some(entry) = cur {
             let key = entry.key();
-            let in_range = match to {
-                Bound::Included(end) => key <= end,
-                Bound::Excluded(end) => key < end,
-                Bound::Unbounded => true,
-            };
-            if !in_range {
+            if !(from, to).contains(key) {
                 return None;
             }
             let row = self.store.read(entry.value(), view, &guard, |r| r.cloned());
             self.after_read(key, entry.value(), row.is_none(), &guard);
             if let Some(row) = row {
-                out.push_back((key.clone(), row));
+                let row = (key.clone(), row);
+                if back {
+                    out.push_front(row);
+                } else {
+                    out.push_back(row);
+                }
             }
             examined += 1;
             if examined == max {
                 return Some(key.clone());
             }
-            cur = entry.next();
-        }
-        None
-    }
-
-    /// [`scan_batch`](Self::scan_batch) from the back, for reverse scans:
-    /// prepends to `out` (which stays in key order) the visible rows of up
-    /// to `max` index entries from `to` down to `from`. Returns the last key
-    /// examined, or `None` when the range is exhausted.
-    pub(crate) fn scan_batch_back(
-        &self,
-        view: View,
-        from: Bound<&K>,
-        to: Bound<&K>,
-        out: &mut VecDeque<(K, T)>,
-        max: usize,
-    ) -> Option<K> {
-        let guard = epoch::pin();
-        let mut cur = self.index.upper_bound(to, &guard);
-        let mut examined = 0;
-        while let Some(entry) = cur {
-            let key = entry.key();
-            let in_range = match from {
-                Bound::Included(start) => key >= start,
-                Bound::Excluded(start) => key > start,
-                Bound::Unbounded => true,
-            };
-            if !in_range {
-                return None;
-            }
-            let row = self.store.read(entry.value(), view, &guard, |r| r.cloned());
-            self.after_read(key, entry.value(), row.is_none(), &guard);
-            if let Some(row) = row {
-                out.push_front((key.clone(), row));
-            }
-            examined += 1;
-            if examined == max {
-                return Some(key.clone());
-            }
-            cur = entry.prev();
+            cur = if back { entry.prev() } else { entry.next() };
         }
         None
     }
