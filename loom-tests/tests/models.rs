@@ -250,14 +250,17 @@ per_store!(g1_the_watermark_never_passes_a_snapshot_in_use: n2o);
 
 /// Retirement (G2) of row 0 against an insert of the same key, after
 /// `initial` (the record's history, empty or ending in a tombstone). The
-/// collector retires at a fresh watermark while a transaction inserts 7 and
-/// commits. Exactly one wins: the retirement (the insert then gets
+/// collector retires at a watermark computed before the race (every
+/// transaction that begins later reads at or above it) while a transaction
+/// inserts 7 and commits. Exactly one wins: the retirement (the insert then gets
 /// `Retired`, never `WriteConflict` or a landed version, and no later write
 /// lands either) or the insert (the retirement then fails, and the row reads
 /// 7). Either way the record keeps `versions` versions plus the insert's,
 /// and loom's leak and double-free checks on the rows (see `Row`) show that
 /// the loser's tuple is dropped once and nothing else is.
 fn retirement_against_an_insert(storage: Storage, initial: &'static [Op], versions: usize) {
+    // Bound 2 (each side is one CAS on one word, and a lost write needs one
+    // preemption between a load and a store, but bound 2 fits in CI's time).
     model_with_bound(2, move || {
         let collector = Collector::new();
         let (engine, rows) = setup(storage, 1, &[], &collector);
@@ -268,12 +271,13 @@ fn retirement_against_an_insert(storage: Storage, initial: &'static [Op], versio
                 rows.commit(tx, g);
             }
         });
+        let watermark = engine.watermark();
         let (engine, rows) = (Arc::new(engine), Arc::new(rows));
         let writer = {
             let (engine, rows, collector) =
                 (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
             thread::spawn(move || {
-                pinned_then_flush(&collector, |g| {
+                pinned(&collector, |g| {
                     let mut tx = engine.begin();
                     match rows.write(&mut tx, 0, Op::Insert(7), g) {
                         Ok(()) => {
@@ -286,7 +290,7 @@ fn retirement_against_an_insert(storage: Storage, initial: &'static [Op], versio
                 })
             })
         };
-        let retired = pinned(&collector, |g| rows.retire(0, engine.watermark(), g));
+        let retired = pinned(&collector, |g| rows.retire(0, watermark, g));
         let inserted = writer.join().unwrap();
         assert!(
             retired != inserted,
@@ -398,13 +402,15 @@ per_store!(m1_two_prunes_of_one_chain_free_each_version_once);
 /// `older` link into its first history item, and an abort restores the old
 /// master, so until the write ends both masters reach the same history.
 /// A prune that sees the old master (visible at the watermark) must not cut
-/// the master's own link, and one that sees the new master must not cut at
-/// the pending item (its end is the writer's id, not committed): either cut
-/// frees history that the master which survives the write (the new one
-/// after a commit, the restored one after an abort) still links to, which
-/// the walk then reads, and the record's drop frees again. On the
-/// append-only stores the prune cuts behind a committed version (N2O) or
-/// moves the head (O2N) while the writer links or unlinks at the other end.
+/// the master's own link: the new master's item still links past the cut,
+/// and after a *commit* the record reaches freed history (the `commit`
+/// variant catches that cut). One that sees the new master must not cut at
+/// the pending item (its end is the writer's id, not committed): after an
+/// *abort* the restored master links to what it freed (the abort variant
+/// catches that one). Either shows as a count that does not add up, or as
+/// the record's drop freeing a version again. On the append-only stores
+/// the prune cuts behind a committed version (N2O) or moves the head (O2N)
+/// while the writer links or unlinks at the other end.
 fn prune_against_a_pending_write(storage: Storage, commit: bool) {
     model_with_bound(1, move || {
         let collector = Collector::new();
