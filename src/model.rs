@@ -31,7 +31,8 @@ use std::sync::Arc;
 /// which is exactly what the epoch collector must provide (M1). Each row
 /// also owns a loom-tracked allocation: a row that is never dropped fails
 /// the model as a leak at the end of the execution, one dropped twice fails
-/// it as "pointer not tracked".
+/// it as "pointer not tracked" (if the allocator does not abort on the
+/// double free of its version first).
 ///
 /// Every store reads the row through the user's [`Tuple`] code: a snapshot
 /// read clones or passes it, the delta store's before-images are rows too,

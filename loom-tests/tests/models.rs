@@ -79,7 +79,8 @@ fn exactly_one_of_two_writers(
 /// or an abort that releases its claim before it unlinks its version (a
 /// third writer would append behind a dead one).
 fn w1_two_writers_claim_the_same_row(storage: Storage) {
-    // The initial version and the winner's.
+    // Bound 2 (12 to 25 CPU-seconds per store); the initial version and
+    // the winner's.
     exactly_one_of_two_writers(storage, 2, &[10], Op::Update, 2);
 }
 per_store!(w1_two_writers_claim_the_same_row);
@@ -90,6 +91,7 @@ per_store!(w1_two_writers_claim_the_same_row);
 /// Broken by: installing the first version with a plain store (both inserts
 /// land; one is lost, and leaks).
 fn w1_insert_insert_of_one_key(storage: Storage) {
+    // Bound 2 (3 to 5 CPU-seconds per store).
     exactly_one_of_two_writers(storage, 2, &[], Op::Insert, 1);
 }
 per_store!(w1_insert_insert_of_one_key);
@@ -172,6 +174,7 @@ per_store!(w2_a_reader_never_sees_an_aborted_version);
 /// that the collector's thread dropped with no happens-before edge: loom
 /// reports the race on the row, see `Row`).
 fn m1_a_reader_stands_on_the_versions_a_prune_frees(storage: Storage) {
+    // Bound 2: 60 to 93 CPU-seconds per store (the README's table).
     model_with_bound(2, move || {
         let collector = Collector::new();
         let (engine, rows) = setup(storage, 1, &[1], &collector);
@@ -353,7 +356,10 @@ per_store!(g2_retirement_of_a_tombstone_against_an_insert);
 /// it (both prunes take it: a double free), or an O2N head moved by a plain
 /// store (both free the prefix).
 fn m1_two_prunes_of_one_chain_free_each_version_once(storage: Storage) {
-    model_with_bound(2, move || {
+    // Bound 1 (it catches a cut that does not swap at 1): at 2 it passes but
+    // takes 94 to 128 CPU-seconds per store, which with M1's reader model at
+    // 2 would put the loom step of CI past its budget (see the README).
+    model_with_bound(1, move || {
         let collector = Collector::new();
         let (engine, rows) = setup(storage, 1, &[1], &collector);
         let (stale, fresh, engine, rows) = pinned(&collector, |g| {
