@@ -12,13 +12,132 @@ use crate::engine::watermark::Slot;
 use crate::header::View;
 use crate::stats::TableStats;
 use crate::store::{Delta, NewestToOldest, OldestToNewest, TimeTravel, VersionStore, WriteError};
-use crate::Error;
 pub use crate::Storage;
+use crate::{Error, Tuple};
 use crossbeam_epoch::Guard;
+use loom::alloc::Layout;
+use loom::cell::UnsafeCell;
+use std::mem::size_of;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
-/// The row type of the models: one attribute.
-pub type Row = [u64; 1];
+/// The row type of the models: one value, whose memory loom watches.
+///
+/// A model only finds a use-after-free if something it can see is freed
+/// under a thread that can still read it. So every read of a row goes
+/// through a loom [`UnsafeCell`], and dropping a row *writes* that cell:
+/// loom fails the model ("Causality violation") when a thread reads a row
+/// that another thread frees without a happens-before edge between them,
+/// which is exactly what the epoch collector must provide (M1). Each row
+/// also owns a loom-tracked allocation: a row that is never dropped fails
+/// the model as a leak at the end of the execution, one dropped twice fails
+/// it as "pointer not tracked" (if the allocator does not abort on the
+/// double free of its version first).
+///
+/// Every store reads the row through the user's [`Tuple`] code: a snapshot
+/// read clones or passes it, the delta store's before-images are rows too,
+/// and [`Rows::versions`] (the statistics walk, which `Database::stats`
+/// runs concurrently with the collector) reads every version's row through
+/// [`Tuple::size_bytes`] and [`Tuple::delta_bytes`].
+pub struct Row {
+    value: UnsafeCell<u64>,
+    tracked: NonNull<u8>,
+}
+
+// SAFETY: `tracked` is a token that only `Drop` uses (to deallocate it
+// once); `value` is written only by `Drop`, through `&mut self`, and read
+// through `&self`, and loom checks every access to it.
+unsafe impl Send for Row {}
+// SAFETY: as for `Send`: shared access only reads `value`, and loom reports
+// a read that is not ordered before the one write (the drop).
+unsafe impl Sync for Row {}
+
+impl Row {
+    const TOKEN: Layout = Layout::new::<u8>();
+
+    /// A row holding `v`.
+    pub fn new(v: u64) -> Self {
+        // SAFETY: a one-byte layout is nonzero in size.
+        let tracked = unsafe { loom::alloc::alloc(Self::TOKEN) };
+        Row {
+            value: UnsafeCell::new(v),
+            tracked: NonNull::new(tracked).expect("allocation failed"),
+        }
+    }
+
+    /// The value (a read that loom checks against the drop).
+    pub fn get(&self) -> u64 {
+        // SAFETY: the cell is written only by `drop`, which has `&mut self`;
+        // loom fails the model if that write is not ordered after this read.
+        self.value.with(|v| unsafe { *v })
+    }
+}
+
+impl Clone for Row {
+    fn clone(&self) -> Self {
+        Row::new(self.get())
+    }
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Row").field(&self.get()).finish()
+    }
+}
+
+impl Drop for Row {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A model is failing already, and loom's state may be gone.
+            return;
+        }
+        // SAFETY: `&mut self`: no other reference to the row is live, unless
+        // the engine freed it under a reader, which is what loom checks here.
+        self.value.with_mut(|v| unsafe { *v = u64::MAX });
+        // SAFETY: allocated in `new` with this layout, deallocated once here
+        // (a second drop of the same row panics in loom: "pointer not tracked").
+        unsafe { loom::alloc::dealloc(self.tracked.as_ptr(), Self::TOKEN) }
+    }
+}
+
+impl Tuple for Row {
+    /// The whole older row when the value changed: a row, so loom watches
+    /// the delta store's before-images as well.
+    type Delta = Option<Row>;
+
+    fn attributes(&self) -> usize {
+        1
+    }
+
+    fn delta_to(&self, newer: &Self) -> Option<Row> {
+        (self != newer).then(|| self.clone())
+    }
+
+    fn apply(&mut self, delta: &Option<Row>) {
+        if let Some(old) = delta {
+            *self = old.clone();
+        }
+    }
+
+    fn delta_bytes(delta: &Option<Row>) -> usize {
+        size_of::<Option<Row>>()
+            + delta
+                .as_ref()
+                .map_or(0, |r| r.size_bytes() - size_of::<Row>())
+    }
+
+    fn size_bytes(&self) -> usize {
+        // Reads the row, as a user's `size_bytes` of a `String` would.
+        let _ = self.get();
+        size_of::<Self>()
+    }
+}
 
 /// The clock, the commit protocol and the registry of snapshots: a cheap
 /// handle to clone into threads.
@@ -100,6 +219,23 @@ impl Txn {
             self.me = View::tag(self.manager.new_txn_id());
         }
         self.view()
+    }
+}
+
+/// Why a write of the models installed nothing.
+#[derive(Debug)]
+pub enum Refused {
+    /// An answer (`NotFound`, `DuplicateKey`) or a `WriteConflict`.
+    Error(Error),
+    /// The record was retired (G2); the engine would look the key up again
+    /// and insert into a fresh record, which the stand-in index cannot.
+    Retired,
+}
+
+impl Refused {
+    /// Is this a `WriteConflict` (W1)?
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Refused::Error(Error::WriteConflict))
     }
 }
 
@@ -191,17 +327,17 @@ impl Rows {
     /// The value of row `i` visible to `txn`.
     pub fn read(&self, txn: &Txn, i: usize, guard: &Guard) -> Option<u64> {
         let view = txn.view();
-        each!(self, r, _w => r.store.read(&r.records[i], view, guard, |row| row.map(|v| v[0])))
+        each!(self, r, _w => r.store.read(&r.records[i], view, guard, |row| row.map(Row::get)))
     }
 
     /// A write of row `i` by `txn`. On `WriteConflict` the caller aborts.
-    pub fn write(&self, txn: &mut Txn, i: usize, op: Op, guard: &Guard) -> Result<(), Error> {
+    pub fn write(&self, txn: &mut Txn, i: usize, op: Op, guard: &Guard) -> Result<(), Refused> {
         let view = txn.write_view();
         let make = move |old: Option<&Row>| match (op, old) {
             (Op::Insert(_), Some(_)) => Err(Error::DuplicateKey),
-            (Op::Insert(v), None) => Ok(Some([v])),
+            (Op::Insert(v), None) => Ok(Some(Row::new(v))),
             (_, None) => Err(Error::NotFound),
-            (Op::Update(v), Some(_)) => Ok(Some([v])),
+            (Op::Update(v), Some(_)) => Ok(Some(Row::new(v))),
             (Op::Delete, Some(_)) => Ok(None),
         };
         let result =
@@ -211,10 +347,9 @@ impl Rows {
                 txn.writes.push((i, p));
                 Ok(())
             }
-            Err(WriteError::Error(e)) => Err(e),
-            // The stand-in index never removes records; a retired record's
-            // row is deleted for every snapshot in use.
-            Err(WriteError::Retired(_)) => Err(Error::NotFound),
+            Err(WriteError::Error(e)) => Err(Refused::Error(e)),
+            // The tuple the operation made is dropped here (a leak otherwise).
+            Err(WriteError::Retired(_)) => Err(Refused::Retired),
         }
     }
 
@@ -272,7 +407,8 @@ impl Rows {
         each!(self, r, _w => r.store.retire(&r.records[i], watermark, guard))
     }
 
-    /// The versions row `i` holds (newest and history).
+    /// The versions row `i` holds (newest and history): the statistics
+    /// walk, which reads every version's row (see [`Row`]).
     pub fn versions(&self, i: usize, guard: &Guard) -> usize {
         let mut stats = TableStats::default();
         each!(self, r, _w => r.store.stats(&r.records[i], guard, &mut stats));

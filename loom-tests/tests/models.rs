@@ -1,19 +1,22 @@
-//! The six scenarios where MVCC engines go wrong, each a loom model run on
-//! every store. Invariant ids are those of `docs/design.md`.
+//! The scenarios where MVCC engines go wrong, each a loom model run on every
+//! store where it applies (one test per store: `model::o2n`, `model::n2o`,
+//! `model::time_travel`, `model::delta`). Invariant ids are those of
+//! `docs/design.md`. The rows are [`multiverse::model::Row`]s, whose memory
+//! loom watches: a read of a row that another thread frees without a
+//! happens-before edge, a row never freed, or one freed twice fails the
+//! model.
 
 #![cfg(loom)]
 
 mod common;
 
 use common::{
-    model, model_with_bound, pinned, pinned_then_flush, setup, two_row_commit_against_a_reader,
-    update,
+    model_with_bound, pinned, pinned_then_flush, setup, two_row_commit_against_a_reader, update,
 };
 use crossbeam_epoch::Collector;
 use loom::sync::Arc;
 use loom::thread;
-use multiverse::model::{Op, Storage};
-use multiverse::Error;
+use multiverse::model::{Op, Refused, Storage};
 
 /// Two transactions, both begun before either writes, apply `op(1)` and
 /// `op(2)` to row 0 of a table set up with `initial`; each commits if its
@@ -22,11 +25,12 @@ use multiverse::Error;
 /// `versions` versions.
 fn exactly_one_of_two_writers(
     storage: Storage,
+    bound: usize,
     initial: &'static [u64],
     op: fn(u64) -> Op,
     versions: usize,
 ) {
-    model(move || {
+    model_with_bound(bound, move || {
         let collector = Collector::new();
         let (engine, rows) = setup(storage, 1, initial, &collector);
         let rows = Arc::new(rows);
@@ -43,7 +47,7 @@ fn exactly_one_of_two_writers(
                             Some(v)
                         }
                         Err(e) => {
-                            assert_eq!(e, Error::WriteConflict);
+                            assert!(e.is_conflict(), "{e:?}");
                             rows.abort(tx, g);
                             None
                         }
@@ -67,154 +71,160 @@ fn exactly_one_of_two_writers(
     });
 }
 
-/// Scenario 1 — **W1** (first updater wins). Two transactions, both begun
-/// before either writes, update the same row. Exactly one commits; the
-/// other's write returns `WriteConflict` at once, it aborts, and the chain
-/// is well formed: the initial version and the winner's, nothing of the
-/// loser's. Broken by: a claim that is not one CAS (both read `end ==
-/// INFINITY`, both install), or an abort that releases its claim before it
-/// unlinks its version (a third writer would append behind a dead one).
-#[test]
-fn w1_two_writers_claim_the_same_row() {
-    for storage in Storage::ALL {
-        // The initial version and the winner's.
-        exactly_one_of_two_writers(storage, &[10], Op::Update, 2);
-    }
+/// **W1** (first updater wins). Two transactions, both begun before either
+/// writes, update the same row. Exactly one commits; the other's write
+/// returns `WriteConflict` at once, it aborts, and the chain is well formed:
+/// the initial version and the winner's, nothing of the loser's. Broken by:
+/// a claim that is not one CAS (both read `end == INFINITY`, both install),
+/// or an abort that releases its claim before it unlinks its version (a
+/// third writer would append behind a dead one).
+fn w1_two_writers_claim_the_same_row(storage: Storage) {
+    // Bound 2 (12 to 25 CPU-seconds per store); the initial version and
+    // the winner's.
+    exactly_one_of_two_writers(storage, 2, &[10], Op::Update, 2);
 }
+per_store!(w1_two_writers_claim_the_same_row);
 
-/// Scenario 2 — **A1** (atomic visibility). A writer commits a transaction
-/// that updates two rows while a reader reads both. The reader sees both new
-/// values or both old ones. Broken by: publishing the commit timestamp
-/// before every version is stamped (the reader's snapshot covers the commit
-/// while one row is still tagged) — the negative control does exactly that.
-#[test]
-fn a1_a_two_row_commit_is_seen_whole_or_not_at_all() {
-    for storage in Storage::ALL {
-        // Bound 2: the reader must be switched in after the writer
-        // publishes and before it is done (the negative control needs it).
-        model_with_bound(2, move || {
-            let (a, b) = two_row_commit_against_a_reader(storage);
-            assert_eq!(
-                a, b,
-                "{storage}: atomic visibility violated: saw {a:?} and {b:?}"
-            );
-        });
-    }
+/// **W1** for inserts. Two transactions, both begun before either writes,
+/// insert the same new key into an empty record. Exactly one commits (the
+/// first CAS of the record's pointer); the other gets `WriteConflict`.
+/// Broken by: installing the first version with a plain store (both inserts
+/// land; one is lost, and leaks).
+fn w1_insert_insert_of_one_key(storage: Storage) {
+    // Bound 2 (3 to 5 CPU-seconds per store).
+    exactly_one_of_two_writers(storage, 2, &[], Op::Insert, 1);
 }
+per_store!(w1_insert_insert_of_one_key);
 
-/// Scenario 3 — **W2** (aborted means aborted) and **V1**. A writer updates a
-/// row and rolls back while a reader walks the chain. The reader never sees
-/// the aborted value; afterwards the chain holds the original version only.
+/// **A1** (atomic visibility). A writer commits a transaction that updates
+/// two rows while a reader reads both. The reader sees both new values or
+/// both old ones. Broken by: publishing the commit timestamp before every
+/// version is stamped (the reader's snapshot covers the commit while one
+/// row is still tagged) — the negative control does exactly that, and loom
+/// needs bound 2 to find it: the reader must be switched in after the
+/// writer publishes and before it is done.
+fn a1_a_two_row_commit_is_seen_whole_or_not_at_all(storage: Storage) {
+    model_with_bound(2, move || {
+        let (a, b) = two_row_commit_against_a_reader(storage);
+        assert_eq!(
+            a, b,
+            "{storage}: atomic visibility violated: saw {a:?} and {b:?}"
+        );
+    });
+}
+per_store!(a1_a_two_row_commit_is_seen_whole_or_not_at_all);
+
+/// **W2** (aborted means aborted) and **V1**. A writer updates a row and
+/// rolls back while a reader walks the chain. The reader never sees the
+/// aborted value; afterwards the chain holds the original version only.
 /// Broken by: an abort that unlinks before marking its version, read by a
 /// reader whose view could see it (its own writes), or a restore of the
 /// head that drops the original.
-#[test]
-fn w2_a_reader_never_sees_an_aborted_version() {
-    for storage in Storage::ALL {
-        model(move || {
-            let collector = Collector::new();
-            let (engine, rows) = setup(storage, 1, &[5], &collector);
-            let (engine, rows) = (Arc::new(engine), Arc::new(rows));
-            let writer = {
-                let (engine, rows, collector) =
-                    (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
-                thread::spawn(move || {
-                    pinned_then_flush(&collector, |g| {
-                        let mut tx = engine.begin();
-                        rows.write(&mut tx, 0, Op::Update(6), g).unwrap();
-                        rows.abort(tx, g);
-                    })
+fn w2_a_reader_never_sees_an_aborted_version(storage: Storage) {
+    // Bound 1: at 2 one store alone ran for over 5 CPU-minutes without
+    // finishing (the writer's two flushes are long), past CI's budget.
+    model_with_bound(1, move || {
+        let collector = Collector::new();
+        let (engine, rows) = setup(storage, 1, &[5], &collector);
+        let (engine, rows) = (Arc::new(engine), Arc::new(rows));
+        let writer = {
+            let (engine, rows, collector) =
+                (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
+            thread::spawn(move || {
+                pinned_then_flush(&collector, |g| {
+                    let mut tx = engine.begin();
+                    rows.write(&mut tx, 0, Op::Update(6), g).unwrap();
+                    rows.abort(tx, g);
                 })
-            };
-            pinned(&collector, |g| {
-                let tx = engine.begin();
-                assert_eq!(rows.read(&tx, 0, g), Some(5), "{storage}");
-                assert_eq!(rows.read(&tx, 0, g), Some(5), "{storage}");
-            });
-            writer.join().unwrap();
-            pinned(&collector, |g| {
-                assert_eq!(rows.read(&engine.begin(), 0, g), Some(5));
-                assert_eq!(
-                    rows.versions(0, g),
-                    1,
-                    "{storage}: the aborted version is gone"
-                );
-            });
+            })
+        };
+        pinned(&collector, |g| {
+            let tx = engine.begin();
+            assert_eq!(rows.read(&tx, 0, g), Some(5), "{storage}");
+            assert_eq!(rows.read(&tx, 0, g), Some(5), "{storage}");
         });
-    }
-}
-
-/// Scenario 4 — **W1** for inserts. Two transactions insert the same new
-/// key into an empty record. Exactly one commits (the first CAS of the
-/// record's pointer); the other gets `WriteConflict` or, if it began after
-/// the first committed... (both begin first here, so the loser always
-/// conflicts). Broken by: installing the first
-/// version with a plain store (both inserts land; one is lost).
-#[test]
-fn w1_insert_insert_of_one_key() {
-    for storage in Storage::ALL {
-        exactly_one_of_two_writers(storage, &[], Op::Insert, 1);
-    }
-}
-
-/// Scenario 5 — **M1** and **G1** (reclamation). The collector prunes a row
-/// at a fresh watermark and hands the unlinked versions to crossbeam-epoch
-/// (flushed, so they are freed inside the model) while a reader with an old
-/// snapshot walks the chain. The reader reads exactly its snapshot's
-/// version. Broken by: a watermark above the reader's snapshot (its version
-/// is cut), or freeing without the epoch (the reader walks freed memory).
-#[test]
-fn m1_pruning_while_a_reader_walks() {
-    for storage in Storage::ALL {
-        model(move || {
-            let collector = Collector::new();
-            let (engine, rows) = setup(storage, 1, &[1], &collector);
-            let (reader, engine, rows) = pinned(&collector, |g| {
-                update(&engine, &rows, 0, 2, g);
-                let reader = engine.begin(); // reads version 2
-                update(&engine, &rows, 0, 3, g);
-                (reader, Arc::new(engine), Arc::new(rows))
-            });
-            let gc = {
-                let (engine, rows, collector) =
-                    (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
-                thread::spawn(move || {
-                    pinned_then_flush(&collector, |g| rows.prune(0, engine.watermark(), g))
-                })
-            };
-            pinned(&collector, |g| {
-                assert_eq!(
-                    rows.read(&reader, 0, g),
-                    Some(2),
-                    "{storage}: the reader's version"
-                );
-            });
-            drop(reader);
-            gc.join().unwrap();
-            pinned(&collector, |g| {
-                assert_eq!(rows.read(&engine.begin(), 0, g), Some(3), "{storage}");
-                rows.prune(0, engine.watermark(), g);
-                assert!(
-                    rows.versions(0, g) <= 2,
-                    "{storage}: pruned once the reader ended"
-                );
-            });
+        writer.join().unwrap();
+        pinned(&collector, |g| {
+            assert_eq!(rows.read(&engine.begin(), 0, g), Some(5));
+            assert_eq!(
+                rows.versions(0, g),
+                1,
+                "{storage}: the aborted version is gone"
+            );
         });
-    }
+    });
 }
+per_store!(w2_a_reader_never_sees_an_aborted_version);
 
-/// Scenario 6 — **G1** (watermark safety). A transaction registers its
-/// snapshot while a committer advances the clock and the collector computes
-/// the watermark. The watermark never passes a snapshot in use. Broken by:
-/// registering without the SeqCst-fence handshake (the collector reads the
-/// slots before the snapshot is stored in one, while the transaction loaded
-/// the clock before the collector's horizon).
-#[test]
-fn g1_the_watermark_never_passes_a_snapshot_in_use() {
-    // Bound 2: the handshake needs a preemption on each side.
+/// **M1** and **G1** (reclamation), with a reader on the very versions the
+/// prune frees. Row 0 holds versions 1, 2 and 3; a reader registered at the
+/// snapshot of version 2 reads it, then walks every version of the row (the
+/// statistics walk, which `Database::stats` runs concurrently with the
+/// collector, and which reads each version's row). Meanwhile the collector
+/// prunes at a fresh watermark (2, held by the reader) and flushes, so that
+/// crossbeam-epoch frees what it can inside the model.
+///
+/// The prune frees version 1 (a history item on the master stores), and
+/// the reader stands on it on every store: O2N's snapshot read walks through
+/// it from the head; on N2O, time-travel and delta a snapshot read stops at
+/// its own version before the pruned ones (that is what G1 buys), and the
+/// statistics walk reaches them. The reader reads exactly version 2.
+/// Broken by: a watermark above the reader's snapshot (version 2 is cut and
+/// freed while read), or freeing without the epoch (the walk reads a row
+/// that the collector's thread dropped with no happens-before edge: loom
+/// reports the race on the row, see `Row`).
+fn m1_a_reader_stands_on_the_versions_a_prune_frees(storage: Storage) {
+    // Bound 2: 60 to 93 CPU-seconds per store (the README's table).
     model_with_bound(2, move || {
         let collector = Collector::new();
-        let (engine, rows) = setup(Storage::AppendOnlyN2O, 1, &[0], &collector);
+        let (engine, rows) = setup(storage, 1, &[1], &collector);
+        let (reader, engine, rows) = pinned(&collector, |g| {
+            update(&engine, &rows, 0, 2, g);
+            let reader = engine.begin(); // reads version 2
+            update(&engine, &rows, 0, 3, g);
+            (reader, Arc::new(engine), Arc::new(rows))
+        });
+        let gc = {
+            let (engine, rows, collector) =
+                (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
+            thread::spawn(move || {
+                pinned_then_flush(&collector, |g| rows.prune(0, engine.watermark(), g))
+            })
+        };
+        pinned(&collector, |g| {
+            assert_eq!(
+                rows.read(&reader, 0, g),
+                Some(2),
+                "{storage}: the reader's version"
+            );
+            rows.versions(0, g);
+        });
+        let freed = gc.join().unwrap();
+        assert_eq!(freed, 1, "{storage}: version 1, once");
+        drop(reader);
+        pinned(&collector, |g| {
+            assert_eq!(rows.read(&engine.begin(), 0, g), Some(3), "{storage}");
+            rows.prune(0, engine.watermark(), g);
+            assert!(
+                rows.versions(0, g) <= 2,
+                "{storage}: pruned once the reader ended"
+            );
+        });
+    });
+}
+per_store!(m1_a_reader_stands_on_the_versions_a_prune_frees);
+
+/// **G1** (watermark safety). A transaction registers its snapshot while a
+/// committer advances the clock and the collector computes the watermark.
+/// The watermark never passes a snapshot in use. Broken by: registering
+/// without the SeqCst-fence handshake (the collector reads the slots before
+/// the snapshot is stored in one, while the transaction loaded the clock
+/// before the collector's horizon). Bound 2: the handshake needs a
+/// preemption on each side. The registry is store-independent: N2O only.
+fn g1_the_watermark_never_passes_a_snapshot_in_use(storage: Storage) {
+    model_with_bound(2, move || {
+        let collector = Collector::new();
+        let (engine, rows) = setup(storage, 1, &[0], &collector);
         let (engine, rows) = (Arc::new(engine), Arc::new(rows));
         let committer = {
             let (engine, rows, collector) =
@@ -241,3 +251,226 @@ fn g1_the_watermark_never_passes_a_snapshot_in_use() {
         );
     });
 }
+per_store!(g1_the_watermark_never_passes_a_snapshot_in_use: n2o);
+
+/// Retirement (G2) of row 0 against an insert of the same key, after
+/// `initial` (the record's history, empty or ending in a tombstone). The
+/// collector retires at a watermark computed before the race (every
+/// transaction that begins later reads at or above it) while a transaction
+/// inserts 7 and commits. Exactly one wins: the retirement (the insert then gets
+/// `Retired`, never `WriteConflict` or a landed version, and no later write
+/// lands either) or the insert (the retirement then fails, and the row reads
+/// 7). Either way the record keeps `versions` versions plus the insert's,
+/// and loom's leak and double-free checks on the rows (see `Row`) show that
+/// the loser's tuple is dropped once and nothing else is.
+fn retirement_against_an_insert(storage: Storage, initial: &'static [Op], versions: usize) {
+    // Bound 2 (each side is one CAS on one word, and a lost write needs one
+    // preemption between a load and a store, but bound 2 fits in CI's time).
+    model_with_bound(2, move || {
+        let collector = Collector::new();
+        let (engine, rows) = setup(storage, 1, &[], &collector);
+        pinned(&collector, |g| {
+            for op in initial {
+                let mut tx = engine.begin();
+                rows.write(&mut tx, 0, *op, g).unwrap();
+                rows.commit(tx, g);
+            }
+        });
+        let watermark = engine.watermark();
+        let (engine, rows) = (Arc::new(engine), Arc::new(rows));
+        let writer = {
+            let (engine, rows, collector) =
+                (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
+            thread::spawn(move || {
+                pinned(&collector, |g| {
+                    let mut tx = engine.begin();
+                    match rows.write(&mut tx, 0, Op::Insert(7), g) {
+                        Ok(()) => {
+                            rows.commit(tx, g);
+                            true
+                        }
+                        Err(Refused::Retired) => false,
+                        Err(e) => panic!("{storage}: the insert met {e:?}"),
+                    }
+                })
+            })
+        };
+        let retired = pinned(&collector, |g| rows.retire(0, watermark, g));
+        let inserted = writer.join().unwrap();
+        assert!(
+            retired != inserted,
+            "{storage}: exactly one of retirement ({retired}) and insert ({inserted}) wins"
+        );
+        pinned(&collector, |g| {
+            let mut tx = engine.begin();
+            if retired {
+                assert_eq!(rows.read(&tx, 0, g), None, "{storage}");
+                assert!(
+                    matches!(
+                        rows.write(&mut tx, 0, Op::Insert(8), g),
+                        Err(Refused::Retired)
+                    ),
+                    "{storage}: a retired record stays retired"
+                );
+                assert_eq!(rows.versions(0, g), versions, "{storage}");
+            } else {
+                assert_eq!(rows.read(&tx, 0, g), Some(7), "{storage}");
+                assert!(!rows.retire(0, engine.watermark(), g), "{storage}");
+                assert_eq!(rows.versions(0, g), versions + 1, "{storage}");
+            }
+        });
+    });
+}
+
+/// **G2** on an empty record (its only insert rolled back): the collector's
+/// CAS of the null pointer to a tagged null against an insert's CAS of the
+/// null to its first version. Broken by: a retirement that stores the tag
+/// instead of a CAS (the insert's version is overwritten and lost), or an
+/// insert that stores its first version (it lands in a record that is
+/// about to leave the index: the write is lost).
+fn g2_retirement_of_an_empty_record_against_an_insert(storage: Storage) {
+    retirement_against_an_insert(storage, &[], 0);
+}
+per_store!(g2_retirement_of_an_empty_record_against_an_insert);
+
+/// **G2** on a deleted row: the collector's CAS of the tombstone's end from
+/// INFINITY to RETIRED against an insert's claim of the same word (W1).
+/// Broken by: a retirement that ignores a claim (the insert commits into a
+/// record that leaves the index: lost), or a claim that treats RETIRED as a
+/// conflict (the writer retries on the same dead record for ever instead of
+/// looking the key up again).
+fn g2_retirement_of_a_tombstone_against_an_insert(storage: Storage) {
+    retirement_against_an_insert(storage, &[Op::Insert(5), Op::Delete], 2);
+}
+per_store!(g2_retirement_of_a_tombstone_against_an_insert);
+
+/// **M1** and **G1** for two collectors. Row 0 holds versions 1 to 4; one
+/// prune runs at a stale watermark (2, computed while a reader held that
+/// snapshot, since ended), the other at a fresh one (4), concurrently, and
+/// the first then walks the row's versions. Every version is freed exactly
+/// once: the versions freed by both prunes and those left add up to the four
+/// there were, loom's checks on the rows see no double free and no leak,
+/// and the walk never reads a freed row. The stale prune walks past the
+/// link the fresh one cuts, so it stands on versions the other frees.
+/// Broken by: a cut that loads and then stores a link instead of swapping
+/// it (both prunes take it: a double free), or an O2N head moved by a plain
+/// store (both free the prefix).
+fn m1_two_prunes_of_one_chain_free_each_version_once(storage: Storage) {
+    // Bound 1 (it catches a cut that does not swap at 1): at 2 it passes but
+    // takes 94 to 128 CPU-seconds per store, which with M1's reader model at
+    // 2 would put the loom step of CI past its budget (see the README).
+    model_with_bound(1, move || {
+        let collector = Collector::new();
+        let (engine, rows) = setup(storage, 1, &[1], &collector);
+        let (stale, fresh, engine, rows) = pinned(&collector, |g| {
+            update(&engine, &rows, 0, 2, g);
+            let reader = engine.begin();
+            update(&engine, &rows, 0, 3, g);
+            update(&engine, &rows, 0, 4, g);
+            let stale = engine.watermark();
+            drop(reader);
+            let fresh = engine.watermark();
+            (stale, fresh, Arc::new(engine), Arc::new(rows))
+        });
+        assert_eq!((stale, fresh), (2, 4));
+        let other = {
+            let (rows, collector) = (Arc::clone(&rows), collector.clone());
+            thread::spawn(move || {
+                pinned_then_flush(&collector, |g| {
+                    let freed = rows.prune(0, stale, g);
+                    rows.versions(0, g);
+                    freed
+                })
+            })
+        };
+        let freed = pinned_then_flush(&collector, |g| rows.prune(0, fresh, g));
+        let freed = freed + other.join().unwrap();
+        pinned(&collector, |g| {
+            assert_eq!(
+                freed + rows.versions(0, g),
+                4,
+                "{storage}: each version freed once or kept"
+            );
+            assert_eq!(rows.read(&engine.begin(), 0, g), Some(4), "{storage}");
+        });
+    });
+}
+per_store!(m1_two_prunes_of_one_chain_free_each_version_once);
+
+/// A prune racing a pending write of the same row, which then commits
+/// (`commit`) or rolls back. Row 0 holds versions 1, 2 and 3; a writer
+/// updates it to 4 and, still pinned, walks the row's versions after its
+/// commit or abort, while the collector prunes at a fresh watermark (3, or
+/// 4 once the commit is published) and flushes. Every version is freed once
+/// or kept (freed plus left equals the versions made), the row reads 4 or 3,
+/// and the walk never reads a freed row.
+///
+/// The subtle case is on the master stores (`src/store/master.rs`,
+/// `prune`): the pending write's new master copies the old master's
+/// `older` link into its first history item, and an abort restores the old
+/// master, so until the write ends both masters reach the same history.
+/// A prune that sees the old master (visible at the watermark) must not cut
+/// the master's own link: the new master's item still links past the cut,
+/// and after a *commit* the record reaches freed history (the `commit`
+/// variant catches that cut). One that sees the new master must not cut at
+/// the pending item (its end is the writer's id, not committed): after an
+/// *abort* the restored master links to what it freed (the abort variant
+/// catches that one). Either shows as a count that does not add up, or as
+/// the record's drop freeing a version again. On the append-only stores
+/// the prune cuts behind a committed version (N2O) or moves the head (O2N)
+/// while the writer links or unlinks at the other end.
+fn prune_against_a_pending_write(storage: Storage, commit: bool) {
+    // Bound 1 (it catches both wrong cuts at 1): at 2 one store alone ran
+    // for over 145 CPU-seconds without finishing, and the model has eight.
+    model_with_bound(1, move || {
+        let collector = Collector::new();
+        let (engine, rows) = setup(storage, 1, &[1], &collector);
+        pinned(&collector, |g| {
+            update(&engine, &rows, 0, 2, g);
+            update(&engine, &rows, 0, 3, g);
+        });
+        let (engine, rows) = (Arc::new(engine), Arc::new(rows));
+        let writer = {
+            let (engine, rows, collector) =
+                (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
+            thread::spawn(move || {
+                pinned_then_flush(&collector, |g| {
+                    let mut tx = engine.begin();
+                    rows.write(&mut tx, 0, Op::Update(4), g).unwrap();
+                    if commit {
+                        rows.commit(tx, g);
+                    } else {
+                        rows.abort(tx, g);
+                    }
+                    rows.versions(0, g);
+                })
+            })
+        };
+        let freed = pinned_then_flush(&collector, |g| rows.prune(0, engine.watermark(), g));
+        writer.join().unwrap();
+        pinned(&collector, |g| {
+            let made = 3 + usize::from(commit);
+            assert_eq!(
+                freed + rows.versions(0, g),
+                made,
+                "{storage}: each version freed once or kept"
+            );
+            let newest = if commit { 4 } else { 3 };
+            assert_eq!(rows.read(&engine.begin(), 0, g), Some(newest));
+            let freed = freed + rows.prune(0, engine.watermark(), g);
+            assert_eq!(freed + rows.versions(0, g), made, "{storage}");
+        });
+    });
+}
+
+/// [`prune_against_a_pending_write`], ending in a commit.
+fn prune_against_a_pending_write_that_commits(storage: Storage) {
+    prune_against_a_pending_write(storage, true);
+}
+per_store!(prune_against_a_pending_write_that_commits);
+
+/// [`prune_against_a_pending_write`], ending in an abort.
+fn prune_against_a_pending_write_that_aborts(storage: Storage) {
+    prune_against_a_pending_write(storage, false);
+}
+per_store!(prune_against_a_pending_write_that_aborts);

@@ -1,13 +1,18 @@
-//! The negative control: with the `negative-control` feature the engine
-//! publishes a commit before stamping its versions (A1 broken on purpose),
-//! and the atomic-visibility model must find a torn read.
+//! The negative control: with `--cfg multiverse_negative_control` (next to
+//! `--cfg loom`; it does nothing without it) the engine publishes a commit
+//! before stamping its versions (A1 broken on purpose), and the
+//! atomic-visibility model must find a torn read.
 //!
 //! ```text
-//! cd loom-tests && RUSTFLAGS="--cfg loom --cfg crossbeam_loom" \
-//!   cargo test --release --features negative-control --test negative_control
+//! cd loom-tests && RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg multiverse_negative_control" \
+//!   CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true \
+//!   cargo test --release --target-dir ../target/loom-negative --test negative_control
 //! ```
+//!
+//! No Cargo feature turns the bug on, so `cargo test --all-features` never
+//! builds a broken engine.
 
-#![cfg(all(loom, feature = "negative-control"))]
+#![cfg(all(loom, multiverse_negative_control))]
 
 mod common;
 

@@ -192,7 +192,7 @@ impl TxnManager {
         // The negative control of the loom suite publishes *before*
         // stamping, breaking A1 on purpose (see loom-tests/README.md).
         let mut stamp = Some(stamp);
-        if !cfg!(feature = "negative-control") {
+        if !cfg!(all(loom, multiverse_negative_control)) {
             if let Some(stamp) = stamp.take() {
                 stamp(ts);
             }

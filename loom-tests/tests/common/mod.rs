@@ -8,14 +8,8 @@ use loom::thread;
 use multiverse::model::{Engine, Op, Rows, Storage};
 
 /// Runs `f` under loom with a preemption bound: `LOOM_MAX_PREEMPTIONS`, or
-/// 1 (crossbeam-epoch's pin, flush and registration are dozens of atomic
-/// steps each; at bound 2 a model of two epoch-pinned threads runs for
-/// minutes).
-pub fn model(f: impl Fn() + Sync + Send + 'static) {
-    model_with_bound(1, f)
-}
-
-/// [`model`] with another default preemption bound.
+/// `bound` (each model states why it runs at the bound it does; see the
+/// README's table for the run times).
 pub fn model_with_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
@@ -62,6 +56,43 @@ pub fn setup(storage: Storage, n: usize, values: &[u64], collector: &Collector) 
         });
     }
     (engine, rows)
+}
+
+/// The stores by test name, for [`per_store!`].
+#[macro_export]
+macro_rules! storage {
+    (o2n) => {
+        multiverse::model::Storage::AppendOnlyO2N
+    };
+    (n2o) => {
+        multiverse::model::Storage::AppendOnlyN2O
+    };
+    (time_travel) => {
+        multiverse::model::Storage::TimeTravel
+    };
+    (delta) => {
+        multiverse::model::Storage::Delta
+    };
+}
+
+/// One test per store for the model `$model(storage: Storage)`, named
+/// `$model::o2n` etc., so that each store's run is timed and scheduled on
+/// its own (`cargo test` runs them on every core).
+#[macro_export]
+macro_rules! per_store {
+    ($model:ident: $($store:ident),+) => {
+        mod $model {
+            $(
+                #[test]
+                fn $store() {
+                    super::$model($crate::storage!($store));
+                }
+            )+
+        }
+    };
+    ($model:ident) => {
+        $crate::per_store!($model: o2n, n2o, time_travel, delta);
+    };
 }
 
 /// Commits an update of row `i` to `v`.
