@@ -450,7 +450,11 @@ fn run_soak(args: &SoakArgs) -> Result<(), String> {
                     s.history_versions,
                     s.watermark_lag,
                     s.commits,
-                    if s.reader { ", long reader" } else { "" }
+                    match s.reader {
+                        soak::HOLDING => ", a long reader holds a snapshot",
+                        soak::DROPPING => ", a long reader's drop runs",
+                        _ => "",
+                    }
                 );
             }
         });
@@ -473,9 +477,13 @@ fn run_soak(args: &SoakArgs) -> Result<(), String> {
          the live heap (counting allocator, minus what the process held before the \
          database) and `Database::stats()` sampled every {} ms into `{name}.csv`, plotted in \
          `{name}.svg`{}.\n\nThe early median is over the first quarter of the run after a \
-         {:.0} s warm-up, the late median over its last quarter; late / early median near 1 is a \
-         flat heap; late / early peak compares the largest heap of the two quarters, which \
-         both hold long readers' windows.\n\n{table}",
+         {:.0} s warm-up, the late median over its last quarter; late / early near 1 is a \
+         flat heap. `Between readers` counts only the samples taken while no long reader \
+         lived (no snapshot held, no drop running): the heap the table settles to. Late / \
+         early peak compares the largest heap of the two quarters, which both hold long \
+         readers. A long reader's life is its hold and then its snapshot's drop: under the \
+         transaction-level policy, the drop of the snapshot that held the watermark back \
+         frees the backlog, and `longest reader drop` is how long that took.\n\n{table}",
         report::wall_time(start.elapsed()),
         machine(),
         config.keys,

@@ -25,7 +25,7 @@ use multiverse::{Database, Error, GcPolicy, Storage, Table};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -89,8 +89,29 @@ pub struct Sample {
     pub commits: u64,
     /// Update transactions that lost a conflict so far.
     pub aborts: u64,
-    /// Whether a long reader held a snapshot when the sample was taken.
-    pub reader: bool,
+    /// What the long reader was doing when the sample was taken: one of
+    /// [`NO_READER`], [`HOLDING`], [`DROPPING`].
+    pub reader: u8,
+}
+
+/// [`Sample::reader`]: no long reader has a snapshot.
+pub const NO_READER: u8 = 0;
+/// [`Sample::reader`]: a long reader holds its snapshot.
+pub const HOLDING: u8 = 1;
+/// [`Sample::reader`]: a long reader has let its snapshot go, and dropping
+/// it has not returned yet (under the transaction-level policy the reader
+/// that held the watermark back frees the backlog in that drop).
+pub const DROPPING: u8 = 2;
+
+/// One long reader's life, in seconds since the updates started.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Window {
+    /// It took its snapshot.
+    pub start: f64,
+    /// It began to drop the snapshot.
+    pub release: f64,
+    /// The drop returned.
+    pub end: f64,
 }
 
 /// One store's soak.
@@ -104,8 +125,8 @@ pub struct Run {
     pub heap_loaded: usize,
     /// The samples, in time order.
     pub samples: Vec<Sample>,
-    /// The long readers' windows, `(start, end)` in seconds.
-    pub windows: Vec<(f64, f64)>,
+    /// The long readers' lives.
+    pub windows: Vec<Window>,
     /// Update transactions committed, counted once the updaters stopped.
     pub commits: u64,
     /// Update transactions that lost a conflict, counted likewise.
@@ -140,12 +161,13 @@ impl Run {
         ((w, w + q), (d - q, d))
     }
 
-    /// Median heap of the samples in `[from, to]`.
-    fn median_between(&self, (from, to): (f64, f64)) -> usize {
+    /// Median heap of the samples in `[from, to]` (only those taken while
+    /// no long reader lived, if `quiet`).
+    fn median_between(&self, (from, to): (f64, f64), quiet: bool) -> usize {
         median(
             self.samples
                 .iter()
-                .filter(|s| s.t >= from && s.t <= to)
+                .filter(|s| s.t >= from && s.t <= to && (!quiet || s.reader == NO_READER))
                 .map(|s| s.heap)
                 .collect(),
         )
@@ -174,24 +196,35 @@ impl Run {
         self.peak_between(late) as f64 / early as f64
     }
 
-    /// Median heap over the first quarter after the warm-up.
-    pub fn early_median(&self, config: &Config) -> usize {
-        self.median_between(Self::quarters(config.warmup, config.duration).0)
+    /// Median heap over the first quarter after the warm-up (only while
+    /// no long reader lived, if `quiet`).
+    pub fn early_median(&self, config: &Config, quiet: bool) -> usize {
+        self.median_between(Self::quarters(config.warmup, config.duration).0, quiet)
     }
 
-    /// Median heap over the last quarter of the run.
-    pub fn late_median(&self, config: &Config) -> usize {
-        self.median_between(Self::quarters(config.warmup, config.duration).1)
+    /// Median heap over the last quarter of the run (only while no long
+    /// reader lived, if `quiet`).
+    pub fn late_median(&self, config: &Config, quiet: bool) -> usize {
+        self.median_between(Self::quarters(config.warmup, config.duration).1, quiet)
     }
 
     /// Late over early median: about 1 when the heap is flat, above 1 when
-    /// it grows.
-    pub fn ratio(&self, config: &Config) -> f64 {
-        let early = self.early_median(config);
+    /// it grows. Over every sample, or (`quiet`) over those taken between
+    /// long readers, which is the heap the table settles to.
+    pub fn ratio(&self, config: &Config, quiet: bool) -> f64 {
+        let early = self.early_median(config, quiet);
         if early == 0 {
             return f64::NAN;
         }
-        self.late_median(config) as f64 / early as f64
+        self.late_median(config, quiet) as f64 / early as f64
+    }
+
+    /// The longest time a long reader's drop took, in seconds.
+    pub fn longest_drop(&self) -> f64 {
+        self.windows
+            .iter()
+            .map(|w| w.end - w.release)
+            .fold(0.0, f64::max)
     }
 
     /// The last sample (a default one if there is none).
@@ -298,8 +331,8 @@ fn long_readers(
     config: &Config,
     start: Instant,
     end: Instant,
-    reader: &AtomicBool,
-    windows: &Mutex<Vec<(f64, f64)>>,
+    reader: &AtomicU8,
+    windows: &Mutex<Vec<Window>>,
     stop: &AtomicBool,
 ) {
     let mut rng = Rng::new(0x50a6);
@@ -316,7 +349,7 @@ fn long_readers(
         };
         let before = first_rows(config.keys, read);
         // Relaxed: a flag for the sampler's statistics.
-        reader.store(true, Ordering::Relaxed);
+        reader.store(HOLDING, Ordering::Relaxed);
         let from = start.elapsed().as_secs_f64();
         let until = (at + config.reader_holds).min(end);
         while Instant::now() < until && sleep_until((Instant::now() + READER_TICK).min(until), stop)
@@ -325,11 +358,18 @@ fn long_readers(
         }
         let after = first_rows(config.keys, read);
         assert_eq!(before, after, "soak: a long reader's snapshot changed");
+        // Relaxed: as above.
+        reader.store(DROPPING, Ordering::Relaxed);
+        let release = start.elapsed().as_secs_f64();
         drop(snapshot);
         // Relaxed: as above.
-        reader.store(false, Ordering::Relaxed);
-        let to = start.elapsed().as_secs_f64();
-        windows.lock().expect("no panic holds it").push((from, to));
+        reader.store(NO_READER, Ordering::Relaxed);
+        let end = start.elapsed().as_secs_f64();
+        windows.lock().expect("no panic holds it").push(Window {
+            start: from,
+            release,
+            end,
+        });
     }
 }
 
@@ -363,7 +403,7 @@ pub fn soak(
     let heap_loaded = heap();
 
     let stop = AtomicBool::new(false);
-    let reader = AtomicBool::new(false);
+    let reader = AtomicU8::new(NO_READER);
     let start = Instant::now();
     let end = start + config.duration;
     std::thread::scope(|s| {
@@ -451,7 +491,7 @@ pub fn csv(runs: &[Run]) -> String {
                 s.watermark_lag,
                 s.commits,
                 s.aborts,
-                u8::from(s.reader)
+                s.reader
             );
         }
     }
@@ -467,34 +507,37 @@ fn mib(bytes: usize) -> f64 {
 pub fn table(runs: &[Run], config: &Config) -> String {
     let ((e0, e1), (l0, l1)) = Run::quarters(config.warmup, config.duration);
     let mut out = format!(
-        "| store | gc | heap at load MiB | peak MiB | early median MiB ({e0:.0}–{e1:.0} s) \
-         | late median MiB ({l0:.0}–{l1:.0} s) | late / early median | late / early peak | commits/s | aborts \
-         | history versions (last) | max watermark lag | sweeps |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "early: {e0:.0}–{e1:.0} s, late: {l0:.0}–{l1:.0} s; heap in MiB; \
+         `between readers`: samples taken while no long reader lived\n\n\
+         | store | gc | heap at load | peak | early median | late median | late / early median \
+         | early median between readers | late median between readers | late / early between readers \
+         | late / early peak | longest reader drop s | commits/s | aborts | history versions (last) \
+         | max watermark lag |\n\
+         | --- | --- |{}\n",
+        " ---: |".repeat(14)
     );
     for r in runs {
-        let last = r.last();
         let attempts = r.commits + r.aborts;
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} | {:.2}% | {} | {} | {} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} \
+             | {:.1} | {:.0} | {:.2}% | {} | {} |",
             r.store,
             r.gc,
             mib(r.heap_loaded),
             mib(r.peak()),
-            mib(r.early_median(config)),
-            mib(r.late_median(config)),
-            r.ratio(config),
+            mib(r.early_median(config, false)),
+            mib(r.late_median(config, false)),
+            r.ratio(config, false),
+            mib(r.early_median(config, true)),
+            mib(r.late_median(config, true)),
+            r.ratio(config, true),
             r.peak_ratio(config),
+            r.longest_drop(),
             r.commits as f64 / config.duration.as_secs_f64().max(1e-9),
             100.0 * r.aborts as f64 / attempts.max(1) as f64,
-            last.history_versions,
-            r.samples
-                .iter()
-                .map(|s| s.watermark_lag)
-                .max()
-                .unwrap_or(0),
-            last.sweeps,
+            r.last().history_versions,
+            r.samples.iter().map(|s| s.watermark_lag).max().unwrap_or(0),
         );
     }
     out
@@ -519,7 +562,7 @@ pub fn plot(runs: &[Run], config: &Config, path: &Path) -> Result<(), String> {
         (
             top,
             format!(
-                "soak: live heap over time ({} rows, {} updaters, gc {gc}; grey: a long reader holds a snapshot)",
+                "soak: live heap ({} rows, {} updaters, gc {gc}; grey: a long reader holds a snapshot, light: its drop runs)",
                 config.keys, config.threads
             ),
             "heap MiB",
@@ -552,8 +595,17 @@ pub fn plot(runs: &[Run], config: &Config, path: &Path) -> Result<(), String> {
             .draw()
             .map_err(plot_err)?;
         chart
-            .draw_series(windows.iter().map(|&(from, to)| {
-                Rectangle::new([(from, 0.0), (to, y_top)], RGBColor(200, 200, 200).filled())
+            .draw_series(windows.iter().flat_map(|w| {
+                [
+                    Rectangle::new(
+                        [(w.start, 0.0), (w.release, y_top)],
+                        RGBColor(200, 200, 200).filled(),
+                    ),
+                    Rectangle::new(
+                        [(w.release, 0.0), (w.end, y_top)],
+                        RGBColor(232, 232, 232).filled(),
+                    ),
+                ]
             }))
             .map_err(plot_err)?;
         for (i, r) in runs.iter().enumerate() {
@@ -624,14 +676,23 @@ mod tests {
         // 10 s warm-up, 110 s run: early is 10..=35 s, late 85..=110 s.
         let config = config(110, 10);
         let growing = run_of(110, |t| 1_000 + 10 * t as usize);
-        assert_eq!(growing.early_median(&config), 1_225); // t = 22.5 s
-        assert_eq!(growing.late_median(&config), 1_975); // t = 97.5 s
-        assert!(growing.ratio(&config) > 1.5);
+        assert_eq!(growing.early_median(&config, false), 1_225); // t = 22.5 s
+        assert_eq!(growing.late_median(&config, false), 1_975); // t = 97.5 s
+        assert!(growing.ratio(&config, false) > 1.5);
         assert_eq!(growing.peak_ratio(&config), 2_100.0 / 1_350.0);
         // The warm-up's spike counts for the peak, not for the early median.
         let flat = run_of(110, |t| if t < 10 { 50_000 } else { 1_000 });
-        assert_eq!(flat.ratio(&config), 1.0);
+        assert_eq!(flat.ratio(&config, false), 1.0);
         assert_eq!(flat.peak(), 50_000);
+        // Between readers leaves out the samples a long reader lived in.
+        let mut readers = run_of(110, |t| if t % 10 < 3 { 9_000 } else { 1_000 });
+        for s in &mut readers.samples {
+            if s.heap == 9_000 {
+                s.reader = HOLDING;
+            }
+        }
+        assert_eq!(readers.early_median(&config, true), 1_000);
+        assert_eq!(readers.late_median(&config, true), 1_000);
     }
 
     #[test]
