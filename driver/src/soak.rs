@@ -548,6 +548,9 @@ fn plot_err(e: impl std::fmt::Display) -> String {
     format!("plot: {e}")
 }
 
+/// What a plot panel draws of a sample.
+type Value = fn(&Sample) -> f64;
+
 /// Heap (MiB, top) and history versions (bottom) over time, one line per
 /// store, the long readers' windows (of the first run; every run starts
 /// them on the same schedule) shaded.
@@ -558,7 +561,7 @@ pub fn plot(runs: &[Run], config: &Config, path: &Path) -> Result<(), String> {
     root.fill(&WHITE).map_err(plot_err)?;
     let (top, bottom) = root.split_vertically(560);
     let gc = runs.first().map_or("", |r| r.gc);
-    let panels: [(_, String, &str, fn(&Sample) -> f64); 2] = [
+    let panels: [(_, String, &str, Value); 2] = [
         (
             top,
             format!(
@@ -711,9 +714,10 @@ mod tests {
                 "each updater runs at least once"
             );
             assert!(last.versions >= 1_000, "{}: {last:?}", storage.name());
-            let text = csv(&[run.clone()]);
+            let text = csv(std::slice::from_ref(&run));
             assert_eq!(text.lines().count(), run.samples.len() + 1);
-            assert!(table(&[run.clone()], &config).contains(&format!("| {} |", storage.name())));
+            assert!(table(std::slice::from_ref(&run), &config)
+                .contains(&format!("| {} |", storage.name())));
             let svg = std::env::temp_dir().join(format!("soak-test-{}.svg", std::process::id()));
             plot(&[run], &config, &svg).expect("plots");
             assert!(std::fs::read_to_string(&svg)
