@@ -11,10 +11,13 @@
 //!   commits, aborts and retries.
 //! * [`report`]: the comparison table, the CSV and the SVG plots.
 //! * [`alloc`]: the counting allocator behind the memory columns.
+//! * [`soak`]: minutes of updates with long readers coming and going, the
+//!   heap sampled over time.
 
 pub mod alloc;
 pub mod report;
 pub mod run;
+pub mod soak;
 pub mod subject;
 pub mod subjects;
 pub mod workload;

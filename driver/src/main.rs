@@ -6,13 +6,14 @@
 //! cargo run --release -p multiverse-driver                  # the default experiment
 //! cargo run --release -p multiverse-driver -- --list        # subjects and workloads
 //! cargo run --release -p multiverse-driver -- --help
+//! cargo run --release -p multiverse-driver -- soak --seconds 120   # the heap over time
 //! ```
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use multiverse_driver::run::{self, Config, Progress};
 use multiverse_driver::subjects::{self, Entry};
-use multiverse_driver::{report, workload};
+use multiverse_driver::{report, soak, workload};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,72 @@ struct Args {
     /// Lists the subjects and workloads, and exits.
     #[arg(long)]
     list: bool,
+    /// Instead of the sweep: a soak (see `soak --help`).
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What the driver runs instead of the sweep.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Minutes of update transactions on each store in turn, a long reader
+    /// holding a snapshot now and then, the live heap and `Database::stats()`
+    /// sampled over time: writes <out>/<name>.{md,csv,svg}.
+    Soak(SoakArgs),
+}
+
+/// The soak's options.
+#[derive(clap::Args, Debug)]
+struct SoakArgs {
+    /// Seconds of updates per store.
+    #[arg(long, default_value_t = 120.0)]
+    seconds: f64,
+    /// Rows in the table.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Updater threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Rows each update transaction modifies.
+    #[arg(long, default_value_t = 10)]
+    updates: usize,
+    /// Attributes (64-bit) per row.
+    #[arg(long, default_value_t = 10)]
+    attrs: usize,
+    /// Attributes an update modifies.
+    #[arg(long, default_value_t = 1)]
+    modified: usize,
+    /// Zipfian skew θ of the updated keys, in [0, 1); 0 is uniform.
+    #[arg(long, default_value_t = 0.0)]
+    theta: f64,
+    /// A long reader takes a snapshot every this many seconds...
+    #[arg(long, default_value_t = 10.0)]
+    reader_every: f64,
+    /// ...and holds it for this many seconds.
+    #[arg(long, default_value_t = 3.0)]
+    reader_holds: f64,
+    /// Milliseconds between two samples.
+    #[arg(long, default_value_t = 250)]
+    sample_ms: u64,
+    /// Seconds at the start left out of the early median.
+    #[arg(long, default_value_t = 10.0)]
+    warmup: f64,
+    /// Stores, comma-separated (o2n, n2o, time-travel, delta). Default: all.
+    #[arg(long, value_delimiter = ',')]
+    stores: Vec<String>,
+    /// GC policy: txn-level (the default), cooperative, vacuum (10 ms) or off.
+    #[arg(long, default_value = "txn-level")]
+    gc: String,
+    /// Gives the table a hash index beside the skiplist.
+    #[arg(long)]
+    hash: bool,
+    /// The results' name: writes <out>/<name>.md, .csv and .svg. Default:
+    /// soak-<gc>.
+    #[arg(long)]
+    name: Option<String>,
+    /// The results' directory.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
 }
 
 /// The selected subjects, in registry order.
@@ -185,7 +252,11 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    match sweep(&args) {
+    let outcome = match &args.command {
+        Some(Command::Soak(soak)) => run_soak(soak),
+        None => sweep(&args),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("multiverse-driver: {e}");
@@ -282,6 +353,157 @@ fn sweep(args: &Args) -> Result<(), String> {
         "wrote {}, .csv, -throughput.svg and -memory.svg; the run took {}",
         path(".md").display(),
         report::wall_time(provenance.wall)
+    );
+    Ok(())
+}
+
+/// The soak's configuration, stores and policy, checked.
+fn soak_config(
+    args: &SoakArgs,
+) -> Result<(soak::Config, Vec<multiverse::Storage>, multiverse::GcPolicy), String> {
+    let seconds = |name: &str, s: f64| {
+        Duration::try_from_secs_f64(s).map_err(|e| format!("--{name} {s}: {e}"))
+    };
+    let config = soak::Config {
+        keys: args.keys,
+        attrs: args.attrs,
+        modified: args.modified,
+        theta: args.theta,
+        threads: args.threads,
+        updates: args.updates,
+        duration: seconds("seconds", args.seconds)?,
+        warmup: seconds("warmup", args.warmup)?,
+        reader_every: seconds("reader-every", args.reader_every)?,
+        reader_holds: seconds("reader-holds", args.reader_holds)?,
+        sample_every: Duration::from_millis(args.sample_ms),
+    };
+    if config.keys == 0 || config.attrs == 0 || config.threads == 0 || config.updates == 0 {
+        return Err("--keys, --attrs, --threads and --updates must be at least 1".into());
+    }
+    if config.modified > config.attrs {
+        return Err(format!(
+            "--modified {} is more than --attrs {}",
+            config.modified, config.attrs
+        ));
+    }
+    if config.duration.is_zero() || config.reader_every.is_zero() || config.sample_every.is_zero() {
+        return Err("--seconds, --reader-every and --sample-ms must be more than 0".into());
+    }
+    if config.warmup >= config.duration {
+        return Err("--warmup must be shorter than --seconds".into());
+    }
+    multiverse_driver::zipf::Keys::new(1, config.theta).map_err(|e| format!("--theta: {e}"))?;
+    let stores = if args.stores.is_empty() {
+        multiverse::Storage::ALL.to_vec()
+    } else {
+        args.stores
+            .iter()
+            .map(|n| {
+                multiverse::Storage::ALL
+                    .into_iter()
+                    .find(|s| s.name() == n)
+                    .ok_or_else(|| format!("no store {n:?}; known: o2n, n2o, time-travel, delta"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let gc = multiverse::GcPolicy::ALL
+        .into_iter()
+        .find(|p| p.name() == args.gc)
+        .ok_or_else(|| {
+            format!(
+                "no GC policy {:?}; known: txn-level, cooperative, vacuum, off",
+                args.gc
+            )
+        })?;
+    Ok((config, stores, gc))
+}
+
+fn run_soak(args: &SoakArgs) -> Result<(), String> {
+    let start = Instant::now();
+    let date = today();
+    let commit = report::commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    let (config, stores, gc) = soak_config(args)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("soak-{}", gc.name()));
+    let command = std::iter::once("cargo run --release -p multiverse-driver --".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut runs = Vec::new();
+    for storage in stores {
+        eprintln!(
+            "{}: loading {} rows, then {:.0} s of updates",
+            storage.name(),
+            config.keys,
+            config.duration.as_secs_f64()
+        );
+        let mut next_report = 0.0;
+        let run = soak::soak(storage, gc, args.hash, &config, |s| {
+            if s.t >= next_report {
+                next_report += 10.0;
+                eprintln!(
+                    "  {:>6.1} s: heap {:>8.1} MiB, {:>9} history versions, lag {:>6}, {} commits{}",
+                    s.t,
+                    s.heap as f64 / (1024.0 * 1024.0),
+                    s.history_versions,
+                    s.watermark_lag,
+                    s.commits,
+                    match s.reader {
+                        soak::HOLDING => ", a long reader holds a snapshot",
+                        soak::DROPPING => ", a long reader's drop runs",
+                        _ => "",
+                    }
+                );
+            }
+        });
+        runs.push(run);
+    }
+    let table = soak::table(&runs, &config);
+    println!("{table}");
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let path = |suffix: &str| args.out.join(format!("{name}{suffix}"));
+    let write = |suffix: &str, text: &str| {
+        std::fs::write(path(suffix), text).map_err(|e| format!("{}: {e}", path(suffix).display()))
+    };
+    write(".csv", &soak::csv(&runs))?;
+    soak::plot(&runs, &config, &path(".svg"))?;
+    let md = format!(
+        "# {name}\n\nCommand: `{command}`\n\nCommit: {commit} · date: {date} · wall time: {} \
+         (the whole run) · machine: {}\n\n{} rows of {} attributes ({} modified per update), \
+         {} updater threads of {}-update transactions (keys θ = {}), one store at a time for \
+         {:.0} s each; a long reader takes a snapshot every {:.0} s and holds it {:.0} s; \
+         the live heap (counting allocator, minus what the process held before the \
+         database) and `Database::stats()` sampled every {} ms into `{name}.csv`, plotted in \
+         `{name}.svg`{}.\n\nThe early median is over the first quarter of the run after a \
+         {:.0} s warm-up, the late median over its last quarter; late / early near 1 is a \
+         flat heap. `Between readers` counts only the samples taken while no long reader \
+         lived (no snapshot held, no drop running): the heap the table settles to. Late / \
+         early peak compares the largest heap of the two quarters, which both hold long \
+         readers. A long reader's life is its hold and then its snapshot's drop: under the \
+         transaction-level policy, the drop of the snapshot that held the watermark back \
+         frees the backlog, and `longest reader drop` is how long that took.\n\n{table}",
+        report::wall_time(start.elapsed()),
+        machine(),
+        config.keys,
+        config.attrs,
+        config.modified,
+        config.threads,
+        config.updates,
+        config.theta,
+        config.duration.as_secs_f64(),
+        config.reader_every.as_secs_f64(),
+        config.reader_holds.as_secs_f64(),
+        args.sample_ms,
+        if args.hash { " (hash index)" } else { "" },
+        config.warmup.as_secs_f64(),
+    );
+    write(".md", &md)?;
+    eprintln!(
+        "wrote {}, .csv and .svg; the run took {}",
+        path(".md").display(),
+        report::wall_time(start.elapsed())
     );
     Ok(())
 }
