@@ -1,6 +1,7 @@
 //! Write-write contention (W1, W3): a writer that finds a row held by
 //! another live transaction waits a bounded while for it only if the
-//! holder is younger (wait-die), gets the row if the holder rolls back,
+//! holder is older (younger waits, older gives up), gets the row if the
+//! holder rolls back,
 //! loses with `WriteConflict` if the holder commits, and two transactions
 //! that write two keys in opposite orders never wait for each other.
 //!
@@ -124,13 +125,13 @@ fn modify_ending_the_holder(
 const LIVE_ROUNDS: usize = 20;
 
 for_each_store! {
-    /// An older writer that meets a younger holder which then rolls back
+    /// A younger writer that meets an older holder which then rolls back
     /// gets its write: no `WriteConflict`, its closure run once, on the
     /// row its snapshot sees. Here the rollback is complete before the
     /// claim, which finds the head it loaded aborted and looks again
     /// (without W3 the stale head is a conflict).
-    fn an_older_writer_gets_the_row_a_younger_holder_rolled_back(storage: Storage) {
-        let ((result, runs), db, t) = with_holder(storage, false, End::RollBack, |tx, t, end| {
+    fn a_younger_writer_gets_the_row_an_older_holder_rolled_back(storage: Storage) {
+        let ((result, runs), db, t) = with_holder(storage, true, End::RollBack, |tx, t, end| {
             modify_ending_the_holder(tx, t, end, true)
         });
         assert_eq!(result, Ok(()));
@@ -148,11 +149,11 @@ for_each_store! {
     /// back the moment it is told, is kept off the processor for longer
     /// than the writer's bounded wait, which a loaded machine may do to a
     /// few rounds, never to all. The writer's row and the closure's single
-    /// run are checked in every round that succeeds.
-    fn an_older_writer_waits_for_a_younger_holder_that_rolls_back(storage: Storage) {
+    /// run are checked in every round.
+    fn a_younger_writer_waits_for_an_older_holder_that_rolls_back(storage: Storage) {
         let mut got = 0;
         for round in 0..LIVE_ROUNDS {
-            let ((result, runs), db, t) = with_holder(storage, false, End::RollBack, |tx, t, end| {
+            let ((result, runs), db, t) = with_holder(storage, true, End::RollBack, |tx, t, end| {
                 modify_ending_the_holder(tx, t, end, false)
             });
             assert_eq!(runs, 1, "round {round}");
@@ -171,13 +172,13 @@ for_each_store! {
         assert!(got > 0, "no round of {LIVE_ROUNDS} got the row");
     }
 
-    /// An older writer whose younger holder commits loses: the holder
+    /// A younger writer whose older holder commits loses: the holder
     /// updated first and committed after the writer's snapshot (first
     /// updater wins), whether the commit is complete before the claim or
     /// lands while the writer waits. The holder's row stays.
-    fn an_older_writer_whose_younger_holder_commits_gets_write_conflict(storage: Storage) {
+    fn a_younger_writer_whose_older_holder_commits_gets_write_conflict(storage: Storage) {
         for wait in [true, false] {
-            let ((result, runs), db, t) = with_holder(storage, false, End::Commit, |tx, t, end| {
+            let ((result, runs), db, t) = with_holder(storage, true, End::Commit, |tx, t, end| {
                 let r = modify_ending_the_holder(tx, t, end, wait);
                 assert!(!tx.is_active(), "rolled back");
                 r
@@ -190,11 +191,11 @@ for_each_store! {
         }
     }
 
-    /// A younger writer that meets an older holder's live claim gives up
-    /// with `WriteConflict` (it may not wait: the older one might be
+    /// An older writer that meets a younger holder's live claim gives up
+    /// with `WriteConflict` (it may not wait: the younger one might be
     /// waiting for it), and the holder keeps its claim and commits.
-    fn a_younger_writer_meeting_an_older_holder_aborts(storage: Storage) {
-        let (result, db, t) = with_holder(storage, true, End::Commit, |tx, t, _end| {
+    fn an_older_writer_meeting_a_younger_holder_aborts(storage: Storage) {
+        let (result, db, t) = with_holder(storage, false, End::Commit, |tx, t, _end| {
             let r = tx.modify(t, &1, |r| r[0] += 1);
             assert!(!tx.is_active(), "rolled back");
             r

@@ -100,8 +100,12 @@ impl std::fmt::Display for Storage {
 ///   the write down with an answer (`NotFound`, `DuplicateKey`), and then
 ///   nothing changes. Otherwise the store claims the newest version by
 ///   [`Header::claim`](crate::header::Header::claim) (**W1**; an empty record
-///   is claimed by installing its first version with one CAS) and returns
-///   `Error::WriteConflict` at once if that fails, again changing nothing. On
+///   is claimed by installing its first version with one CAS). If the newest
+///   version is held by a transaction that [`Patience`](crate::header::Patience)
+///   lets it wait for (**W3**), it waits a bounded while, looks for the newest
+///   version again and retries the claim with the tuple `op` made (`op` runs
+///   once). A claim that still fails is `Error::WriteConflict` (or, for a
+///   retired record, `WriteError::Retired`), again changing nothing. On
 ///   success the new version is in the record, visible only to `view.me`,
 ///   and the returned [`Pending`](VersionStore::Pending) says how to finish it.
 /// * [`stats`](VersionStore::stats) counts what a record keeps.
