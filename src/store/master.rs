@@ -24,7 +24,7 @@
 //! consistent with it.
 
 use super::{claim_empty, cut, retire_empty, Storage, VersionStore, WriteError};
-use crate::header::{Header, View};
+use crate::header::{Header, Patience, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
 use crate::{Error, Tuple};
@@ -177,65 +177,100 @@ impl<T: Tuple, H: HistoryKind<T>> VersionStore<T> for MasterStore<H> {
         op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
     ) -> Result<Self::Pending, WriteError<T>> {
         // Acquire: as in `read`.
-        let head = rec.master.load(Ordering::Acquire, guard);
-        let data = self.read(rec, view, guard, op)?;
-        // SAFETY: loaded under `guard`, as in `read`.
-        match unsafe { head.as_ref() } {
-            None => {
-                // An empty record: installing the first master is the claim.
-                let new = Owned::new(Master {
-                    header: Header::uncommitted(view.me),
-                    data,
-                    older: Atomic::null(),
-                });
-                let new = claim_empty(&rec.master, new, |m| m.data, guard)?;
-                Ok(MasterWrite {
-                    new: new.as_raw(),
-                    prev: std::ptr::null(),
-                })
-            }
-            Some(m) => {
-                // The history item first: preserving runs user code (the
-                // row's `Clone`, `PartialEq`, `delta_to`), which must run
-                // before the claim, for a panic after it would leave the row
-                // claimed for ever. The header copied into the item is the
-                // one the claim then checks: a begin word changes only while
-                // it holds its creator's id, and if the creator committed at
-                // or below our snapshot we read its stamp (it was published
-                // before our snapshot, which we loaded with Acquire); any
-                // other id, and the begin of an aborted version, fails the
-                // claim. So if the claim succeeds, the copy is exact.
-                let item = H::preserve(
-                    m.header.superseded_copy(view),
-                    m.data.as_ref(),
-                    data.as_ref(),
-                );
-                // The claim (W1) proves `m` is still the master and excludes
-                // every other writer of `rec.master`. On failure the item,
-                // never shared, is dropped with nothing claimed.
-                if let Err(e) = m.header.claim(view) {
-                    drop(item);
-                    return Err(WriteError::claim(e, data));
+        let mut head = rec.master.load(Ordering::Acquire, guard);
+        // `op` runs once: the version visible to our snapshot cannot change
+        // while we wait for a holder (only our own writes could change it),
+        // so what it made stays right for every later claim (W3).
+        let mut data = self.read(rec, view, guard, op)?;
+        let mut patience = Patience::new();
+        // The history item made for the master at this address, kept for
+        // the next round if its claim fails (the address cannot name
+        // another master while we are pinned: a master is freed only
+        // through the collector).
+        let mut made: Option<(*const Master<T, H>, H)> = None;
+        loop {
+            // SAFETY: loaded under `guard`, as in `read`.
+            let e = match unsafe { head.as_ref() } {
+                None => {
+                    // An empty record: installing the first master is the claim.
+                    let new = Owned::new(Master {
+                        header: Header::uncommitted(view.me),
+                        data,
+                        older: Atomic::null(),
+                    });
+                    match claim_empty(&rec.master, new, |m| &m.header, view, guard) {
+                        Ok(new) => {
+                            return Ok(MasterWrite {
+                                new: new.as_raw(),
+                                prev: std::ptr::null(),
+                            })
+                        }
+                        Err((e, new)) => {
+                            data = new.into_box().data;
+                            e
+                        }
+                    }
                 }
-                // From here to the return, no user code runs: the item and
-                // the data move into the new master.
-                // Relaxed: `item` is not shared yet; the Release below
-                // publishes it with the master.
-                item.older()
-                    .store(m.older.load(Ordering::Acquire, guard), Ordering::Relaxed);
-                let new = Owned::new(Master {
-                    header: Header::uncommitted(view.me),
-                    data,
-                    older: Atomic::from(Owned::new(item)),
-                })
-                .into_shared(guard);
-                // Release: publishes the new master, its data and history.
-                rec.master.store(new, Ordering::Release);
-                Ok(MasterWrite {
-                    new: new.as_raw(),
-                    prev: head.as_raw(),
-                })
+                Some(m) => 'claim: {
+                    // A master we cannot claim needs no history item.
+                    if let Err(e) = m.header.check(view) {
+                        break 'claim e;
+                    }
+                    // The history item first: preserving runs user code
+                    // (the row's `Clone`, `PartialEq`, `delta_to`), which
+                    // must run before the claim, for a panic after it would
+                    // leave the row claimed for ever. The header copied into
+                    // the item is the one the claim then checks: a begin
+                    // word changes only while it holds its creator's id, and
+                    // if the creator committed at or below our snapshot we
+                    // read its stamp (it was published before our snapshot,
+                    // which we loaded with Acquire); any other id, and the
+                    // begin of an aborted version, fails the claim. So if
+                    // the claim succeeds, the copy is exact, whichever round
+                    // made it.
+                    let item = match made.take() {
+                        Some((at, item)) if at == head.as_raw() => item,
+                        _ => H::preserve(
+                            m.header.superseded_copy(view),
+                            m.data.as_ref(),
+                            data.as_ref(),
+                        ),
+                    };
+                    // The claim (W1) proves `m` is still the master, the
+                    // version visible to us (begun for us, never ended),
+                    // which `op` saw; and it excludes every other writer of
+                    // `rec.master`. On failure the item, never shared, is
+                    // kept for `m` or dropped, with nothing claimed.
+                    if let Err(e) = m.header.claim(view) {
+                        made = Some((head.as_raw(), item));
+                        break 'claim e;
+                    }
+                    // From here to the return, no user code runs: the item
+                    // and the data move into the new master.
+                    // Relaxed: `item` is not shared yet; the Release below
+                    // publishes it with the master.
+                    item.older()
+                        .store(m.older.load(Ordering::Acquire, guard), Ordering::Relaxed);
+                    let new = Owned::new(Master {
+                        header: Header::uncommitted(view.me),
+                        data,
+                        older: Atomic::from(Owned::new(item)),
+                    })
+                    .into_shared(guard);
+                    // Release: publishes the new master, its data and history.
+                    rec.master.store(new, Ordering::Release);
+                    return Ok(MasterWrite {
+                        new: new.as_raw(),
+                        prev: head.as_raw(),
+                    });
+                }
+            };
+            if !patience.wait(e, view) {
+                return Err(WriteError::claim(e, data));
             }
+            // Acquire: as in `read`. The holder may have rolled back and
+            // restored the master it replaced.
+            head = rec.master.load(Ordering::Acquire, guard);
         }
     }
 

@@ -7,7 +7,7 @@
 //! same five calls, with static dispatch (the store is a type parameter of
 //! the table); [`Storage`] chooses the store at run time.
 
-use crate::header::{ClaimError, View};
+use crate::header::{ClaimError, Header, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
 use crate::{Error, Tuple};
@@ -100,8 +100,12 @@ impl std::fmt::Display for Storage {
 ///   the write down with an answer (`NotFound`, `DuplicateKey`), and then
 ///   nothing changes. Otherwise the store claims the newest version by
 ///   [`Header::claim`](crate::header::Header::claim) (**W1**; an empty record
-///   is claimed by installing its first version with one CAS) and returns
-///   `Error::WriteConflict` at once if that fails, again changing nothing. On
+///   is claimed by installing its first version with one CAS). If the newest
+///   version is held by a transaction that [`Patience`](crate::header::Patience)
+///   lets it wait for (**W3**), it waits a bounded while, looks for the newest
+///   version again and retries the claim with the tuple `op` made (`op` runs
+///   once). A claim that still fails is `Error::WriteConflict` (or, for a
+///   retired record, `WriteError::Retired`), again changing nothing. On
 ///   success the new version is in the record, visible only to `view.me`,
 ///   and the returned [`Pending`](VersionStore::Pending) says how to finish it.
 /// * [`stats`](VersionStore::stats) counts what a record keeps.
@@ -202,7 +206,7 @@ impl<T> WriteError<T> {
     /// The error of a failed claim, which was to install `data`.
     pub(crate) fn claim(e: ClaimError, data: Option<T>) -> Self {
         match e {
-            ClaimError::Conflict => WriteError::Error(Error::WriteConflict),
+            ClaimError::Conflict | ClaimError::Held(_) => WriteError::Error(Error::WriteConflict),
             ClaimError::Retired => WriteError::Retired(data),
         }
     }
@@ -213,15 +217,17 @@ pub(crate) const RETIRED_TAG: usize = 1;
 
 /// W1 for an empty record, whose pointer to its first version (or master)
 /// is `link`: installing `new` with one CAS from an untagged null is the
-/// claim. On failure, gives back the tuple that `new` carried (`data` takes
-/// it out) inside the error: a retired record carries tag 1 (G2), anything
-/// else is a rival writer's first version.
-pub(crate) fn claim_empty<'g, N, T>(
+/// claim. On failure, gives `new` back (never shared) with the reason: a
+/// retired record carries tag 1 (G2); anything else is a rival writer's
+/// first version, classified by its `header` as a claim of it would be
+/// (held while the rival runs, a conflict once it committed).
+pub(crate) fn claim_empty<'g, N>(
     link: &Atomic<N>,
     new: Owned<N>,
-    data: impl FnOnce(N) -> Option<T>,
+    header: impl Fn(&N) -> &Header,
+    view: View,
     guard: &'g Guard,
-) -> Result<Shared<'g, N>, WriteError<T>> {
+) -> Result<Shared<'g, N>, (ClaimError, Owned<N>)> {
     // AcqRel/Acquire: as for `Header::claim`: Release publishes the new
     // version's header and data; Acquire orders what we read of a rival's.
     match link.compare_exchange(
@@ -232,10 +238,20 @@ pub(crate) fn claim_empty<'g, N, T>(
         guard,
     ) {
         Ok(new) => Ok(new),
-        Err(e) if e.current.is_null() && e.current.tag() == RETIRED_TAG => {
-            Err(WriteError::Retired(data(*e.new.into_box())))
+        Err(e) => {
+            // SAFETY: loaded under `guard`; versions are freed only through
+            // the collector after they are unlinked.
+            let reason = match unsafe { e.current.as_ref() } {
+                None if e.current.tag() == RETIRED_TAG => ClaimError::Retired,
+                // An untagged null would have matched (a strong CAS).
+                None => ClaimError::Conflict,
+                Some(rival) => header(rival)
+                    .check(view)
+                    .err()
+                    .unwrap_or(ClaimError::Conflict),
+            };
+            Err((reason, e.new))
         }
-        Err(_) => Err(WriteError::Error(Error::WriteConflict)),
     }
 }
 

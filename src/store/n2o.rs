@@ -8,7 +8,7 @@
 
 use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
 use super::{claim_empty, cut, retire_empty, Storage, VersionStore, WriteError};
-use crate::header::View;
+use crate::header::{Patience, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
 use crate::{Error, Tuple};
@@ -43,31 +43,50 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
         op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
     ) -> Result<Installed<T>, WriteError<T>> {
         // Acquire: as in `read`.
-        let head = rec.head.load(Ordering::Acquire, guard);
-        let data = op(find_visible(head, view, guard).and_then(|v| v.data.as_ref()))?;
-        // SAFETY: loaded under `guard`; versions are freed only after unlink.
-        match unsafe { head.as_ref() } {
-            None => {
-                // An empty record: installing the first version is the claim.
-                let new = Owned::new(Version::uncommitted(view.me, data));
-                let new = claim_empty(&rec.head, new, |v| v.data, guard)?;
-                Ok(Installed::new(new, Shared::null()))
-            }
-            Some(h) => {
-                if let Err(e) = h.header.claim(view) {
-                    return Err(WriteError::claim(e, data));
+        let mut head = rec.head.load(Ordering::Acquire, guard);
+        // `op` runs once: the version visible to our snapshot cannot change
+        // while we wait for a holder (only our own writes could change it),
+        // so what it made stays right for every later claim (W3).
+        let mut data = op(find_visible(head, view, guard).and_then(|v| v.data.as_ref()))?;
+        let mut patience = Patience::new();
+        loop {
+            // SAFETY: loaded under `guard`; versions are freed only after unlink.
+            let e = match unsafe { head.as_ref() } {
+                None => {
+                    // An empty record: installing the first version is the claim.
+                    let new = Owned::new(Version::uncommitted(view.me, data));
+                    match claim_empty(&rec.head, new, |v| &v.header, view, guard) {
+                        Ok(new) => return Ok(Installed::new(new, Shared::null())),
+                        Err((e, new)) => {
+                            data = new.into_box().data;
+                            e
+                        }
+                    }
                 }
-                let new = Owned::new(Version::uncommitted(view.me, data));
-                // Relaxed: the version is not shared yet; the Release below
-                // publishes it.
-                new.next.store(head, Ordering::Relaxed);
-                // Release: publishes the new version's header, data and link.
-                // A plain store suffices: the claim on `h` excludes every
-                // other writer of this head (W1).
-                let new = new.into_shared(guard);
-                rec.head.store(new, Ordering::Release);
-                Ok(Installed::new(new, head))
+                Some(h) => match h.header.claim(view) {
+                    Ok(()) => {
+                        // The claim succeeded, so `h` is begun for us and the
+                        // newest: the version visible to us, the one `op` saw.
+                        let new = Owned::new(Version::uncommitted(view.me, data));
+                        // Relaxed: the version is not shared yet; the Release
+                        // below publishes it.
+                        new.next.store(head, Ordering::Relaxed);
+                        // Release: publishes the new version's header, data
+                        // and link. A plain store suffices: the claim on `h`
+                        // excludes every other writer of this head (W1).
+                        let new = new.into_shared(guard);
+                        rec.head.store(new, Ordering::Release);
+                        return Ok(Installed::new(new, head));
+                    }
+                    Err(e) => e,
+                },
+            };
+            if !patience.wait(e, view) {
+                return Err(WriteError::claim(e, data));
             }
+            // Acquire: as in `read`. The holder may have rolled back and
+            // restored the version it claimed as the head.
+            head = rec.head.load(Ordering::Acquire, guard);
         }
     }
 

@@ -8,7 +8,7 @@
 
 use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
 use super::{claim_empty, retire_empty, Storage, VersionStore, WriteError};
-use crate::header::View;
+use crate::header::{Patience, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
 use crate::{Error, Tuple};
@@ -66,28 +66,47 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
         guard: &Guard,
         op: impl FnOnce(Option<&T>) -> Result<Option<T>, Error>,
     ) -> Result<Installed<T>, WriteError<T>> {
-        let (visible, last) = walk(rec, view, guard);
-        let data = op(visible.and_then(|v| v.data.as_ref()))?;
-        // SAFETY: loaded under `guard` by `walk`.
-        match unsafe { last.as_ref() } {
-            None => {
-                // An empty record: installing the first version is the claim.
-                let new = Owned::new(Version::uncommitted(view.me, data));
-                let new = claim_empty(&rec.head, new, |v| v.data, guard)?;
-                Ok(Installed::new(new, Shared::null()))
-            }
-            Some(l) => {
-                if let Err(e) = l.header.claim(view) {
-                    return Err(WriteError::claim(e, data));
+        let (visible, mut last) = walk(rec, view, guard);
+        // `op` runs once: the version visible to our snapshot cannot change
+        // while we wait for a holder (only our own writes could change it),
+        // so what it made stays right for every later claim (W3).
+        let mut data = op(visible.and_then(|v| v.data.as_ref()))?;
+        let mut patience = Patience::new();
+        loop {
+            // SAFETY: loaded under `guard` by `walk`.
+            let e = match unsafe { last.as_ref() } {
+                None => {
+                    // An empty record: installing the first version is the claim.
+                    let new = Owned::new(Version::uncommitted(view.me, data));
+                    match claim_empty(&rec.head, new, |v| &v.header, view, guard) {
+                        Ok(new) => return Ok(Installed::new(new, Shared::null())),
+                        Err((e, new)) => {
+                            data = new.into_box().data;
+                            e
+                        }
+                    }
                 }
-                let new = Owned::new(Version::uncommitted(view.me, data));
-                // The claim proves `l` is still the last version (W1), and
-                // excludes every other writer of `l.next`.
-                let new = new.into_shared(guard);
-                // Release: publishes the new version's header and data.
-                l.next.store(new, Ordering::Release);
-                Ok(Installed::new(new, last))
+                Some(l) => match l.header.claim(view) {
+                    Ok(()) => {
+                        let new = Owned::new(Version::uncommitted(view.me, data));
+                        // The claim proves `l` is still the last version (W1),
+                        // the one visible to us (begun for us, never ended),
+                        // which `op` saw; and it excludes every other writer
+                        // of `l.next`.
+                        let new = new.into_shared(guard);
+                        // Release: publishes the new version's header and data.
+                        l.next.store(new, Ordering::Release);
+                        return Ok(Installed::new(new, last));
+                    }
+                    Err(e) => e,
+                },
+            };
+            if !patience.wait(e, view) {
+                return Err(WriteError::claim(e, data));
             }
+            // The holder may have rolled back and unlinked its version:
+            // find the last version again.
+            last = walk(rec, view, guard).1;
         }
     }
 
