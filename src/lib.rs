@@ -54,8 +54,10 @@
 //! Writes install new versions in place, latch-free: a writer claims the
 //! newest version by one compare-and-swap of its `end` word, and the first
 //! updater wins — a claim held by another transaction, or a newest version
-//! committed after the snapshot, is a [`Error::WriteConflict`] at once. No
-//! transaction ever waits for another, so there is no deadlock.
+//! committed after the snapshot, is a [`Error::WriteConflict`]: at once, or,
+//! when the holder is older, after a short bounded wait in case it rolls
+//! back (waits go only from younger to older transactions and are bounded,
+//! so there is no deadlock). Readers never wait.
 //!
 //! Commits are atomic to readers because a snapshot is only ever taken below
 //! every commit still being stamped: a committer stamps its versions, then

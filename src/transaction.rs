@@ -50,7 +50,9 @@ enum State {
 /// transaction's own writes. Writes (`insert`, `update`, `modify`, `delete`)
 /// are first-updater-wins: a write to a key that another transaction wrote
 /// first (uncommitted, or committed after this snapshot) returns
-/// [`Error::WriteConflict`] at once and rolls the transaction back.
+/// [`Error::WriteConflict`] and rolls the transaction back: at once, or
+/// after a short bounded wait for an older holder that may still roll back
+/// (docs/design.md, W3).
 /// [`commit`](Transaction::commit) and [`rollback`](Transaction::rollback)
 /// consume it; dropping it uncommitted rolls it back.
 ///

@@ -94,8 +94,8 @@ fn committed(db: &Database, t: &Test) -> Vec<(u32, i64)> {
 for_each_store! {
     /// **G0, write cycles (dirty writes): prevented.** Two transactions
     /// update the same two rows. The second writer of row 1 gets
-    /// `WriteConflict` at once (PostgreSQL blocks it, then fails it), so the
-    /// final state is wholly T1's: 1 => 11, 2 => 21.
+    /// `WriteConflict` (after a bounded wait at most; PostgreSQL blocks it,
+    /// then fails it), so the final state is wholly T1's: 1 => 11, 2 => 21.
     fn g0_write_cycles(storage: Storage) {
         let (db, t) = setup(storage);
         let mut t1 = db.begin();

@@ -73,7 +73,7 @@ fn exactly_one_of_two_writers(
 
 /// **W1** (first updater wins). Two transactions, both begun before either
 /// writes, update the same row. Exactly one commits; the other's write
-/// returns `WriteConflict` at once, it aborts, and the chain is well formed:
+/// returns `WriteConflict` (after at most a bounded wait), it aborts, and the chain is well formed:
 /// the initial version and the winner's, nothing of the loser's. Broken by:
 /// a claim that is not one CAS (both read `end == INFINITY`, both install),
 /// or an abort that releases its claim before it unlinks its version (a
