@@ -522,6 +522,13 @@ impl Drop for Transaction {
             // Committed: nothing left to do, and no pin to run user code.
             return;
         }
+        if self.logs.is_empty() && !self.db.held_the_watermark(self.snapshot) {
+            // A reader that held nothing back (the common end of a
+            // read-only transaction): free the slot, pin nothing, write
+            // nothing shared.
+            self.slot = None;
+            return;
+        }
         // One pin for the whole rollback: the pins nested in it (the
         // watermark's, the collector's) run no destructors.
         let (guard, caught) = pin_catching();
