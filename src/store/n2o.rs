@@ -7,12 +7,12 @@
 //! one walks back.
 
 use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
-use super::{claim_empty, cut, retire_empty, Storage, VersionStore, WriteError};
+use super::{cut, retire_empty, Storage, VersionStore, WriteError};
 use crate::header::{Patience, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
 use crate::{Error, Tuple};
-use crossbeam_epoch::{Guard, Owned, Shared};
+use crossbeam_epoch::{Guard, Owned};
 
 /// The N2O append-only store.
 #[derive(Default)]
@@ -52,17 +52,13 @@ impl<T: Tuple> VersionStore<T> for NewestToOldest {
         loop {
             // SAFETY: loaded under `guard`; versions are freed only after unlink.
             let e = match unsafe { head.as_ref() } {
-                None => {
-                    // An empty record: installing the first version is the claim.
-                    let new = Owned::new(Version::uncommitted(view.me, data));
-                    match claim_empty(&rec.head, new, |v| &v.header, view, guard) {
-                        Ok(new) => return Ok(Installed::new(new, Shared::null())),
-                        Err((e, new)) => {
-                            data = new.into_box().data;
-                            e
-                        }
+                None => match rec.install_first(view, data, guard) {
+                    Ok(installed) => return Ok(installed),
+                    Err((e, back)) => {
+                        data = back;
+                        e
                     }
-                }
+                },
                 Some(h) => match h.header.claim(view) {
                     Ok(()) => {
                         // The claim succeeded, so `h` is begun for us and the

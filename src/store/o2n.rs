@@ -7,7 +7,7 @@
 //! the longer the walk, which is the cost the paper measures against N2O.
 
 use super::version::{chain_stats, find_visible, retire_chain, Chain, Installed, Version};
-use super::{claim_empty, retire_empty, Storage, VersionStore, WriteError};
+use super::{retire_empty, Storage, VersionStore, WriteError};
 use crate::header::{Patience, View};
 use crate::stats::TableStats;
 use crate::sync::Ordering;
@@ -75,17 +75,13 @@ impl<T: Tuple> VersionStore<T> for OldestToNewest {
         loop {
             // SAFETY: loaded under `guard` by `walk`.
             let e = match unsafe { last.as_ref() } {
-                None => {
-                    // An empty record: installing the first version is the claim.
-                    let new = Owned::new(Version::uncommitted(view.me, data));
-                    match claim_empty(&rec.head, new, |v| &v.header, view, guard) {
-                        Ok(new) => return Ok(Installed::new(new, Shared::null())),
-                        Err((e, new)) => {
-                            data = new.into_box().data;
-                            e
-                        }
+                None => match rec.install_first(view, data, guard) {
+                    Ok(installed) => return Ok(installed),
+                    Err((e, back)) => {
+                        data = back;
+                        e
                     }
-                }
+                },
                 Some(l) => match l.header.claim(view) {
                     Ok(()) => {
                         let new = Owned::new(Version::uncommitted(view.me, data));

@@ -1,10 +1,11 @@
 //! The whole-tuple version and the chain of them that both append-only stores
 //! keep per key.
 
-use crate::header::{Header, View};
+use super::claim_empty;
+use crate::header::{ClaimError, Header, View};
 use crate::stats::TableStats;
 use crate::Tuple;
-use crossbeam_epoch::{self as epoch, Atomic, Guard, Shared};
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use std::mem::size_of;
 
 /// One version of a row: the header words, the link to the next version of
@@ -48,6 +49,23 @@ impl<T> Default for Chain<T> {
         Chain {
             head: Atomic::null(),
         }
+    }
+}
+
+impl<T> Chain<T> {
+    /// W1 on an empty chain, for both append-only stores: installing the
+    /// first version, made of `data`, is the claim (`claim_empty`, one CAS).
+    /// On failure, `data` comes back with the reason.
+    pub(crate) fn install_first(
+        &self,
+        view: View,
+        data: Option<T>,
+        guard: &Guard,
+    ) -> Result<Installed<T>, (ClaimError, Option<T>)> {
+        let new = Owned::new(Version::uncommitted(view.me, data));
+        claim_empty(&self.head, new, |v| &v.header, view, guard)
+            .map(|new| Installed::new(new, Shared::null()))
+            .map_err(|(e, new)| (e, new.into_box().data))
     }
 }
 
