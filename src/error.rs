@@ -97,6 +97,35 @@ pub enum Error {
         /// What was being done, for the message.
         context: String,
     },
+    /// A durable database's log segment or checkpoint is damaged before its
+    /// end (a torn last record of the log is not an error: recovery cuts it
+    /// off).
+    #[non_exhaustive]
+    Corrupt {
+        /// The file, relative to the database directory.
+        file: String,
+        /// Where in it the damage starts.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// Another open [`Database`](crate::Database), in this process or
+    /// another, holds the directory (its lock goes when that database drops
+    /// or its process dies).
+    #[non_exhaustive]
+    Locked {
+        /// The database directory.
+        path: std::path::PathBuf,
+    },
+    /// A durable database cannot encode the key or row type of a table:
+    /// register it with the builder (see `Persist`).
+    #[non_exhaustive]
+    NotDurable {
+        /// The table's name.
+        table: String,
+        /// The type without an encoding, as `std::any::type_name` gives it.
+        type_name: String,
+    },
 }
 
 impl Error {
@@ -175,6 +204,29 @@ impl PartialEq for Error {
                     context: c2,
                 },
             ) => s1.kind() == s2.kind() && c1 == c2,
+            (
+                Corrupt {
+                    file: f1,
+                    offset: o1,
+                    reason: r1,
+                },
+                Corrupt {
+                    file: f2,
+                    offset: o2,
+                    reason: r2,
+                },
+            ) => (f1, o1, r1) == (f2, o2, r2),
+            (Locked { path: a }, Locked { path: b }) => a == b,
+            (
+                NotDurable {
+                    table: t1,
+                    type_name: n1,
+                },
+                NotDurable {
+                    table: t2,
+                    type_name: n2,
+                },
+            ) => (t1, n1) == (t2, n2),
             _ => false,
         }
     }
@@ -215,6 +267,20 @@ impl fmt::Display for Error {
                 newest.get()
             ),
             Error::Io { source, context } => write!(f, "{context}: {source}"),
+            Error::Corrupt {
+                file,
+                offset,
+                reason,
+            } => write!(f, "{file} is damaged at byte {offset}: {reason}"),
+            Error::Locked { path } => write!(
+                f,
+                "{} is open in another database (its lock goes when that database is dropped or its process ends)",
+                path.display()
+            ),
+            Error::NotDurable { table, type_name } => write!(
+                f,
+                "table {table:?}: a durable database has no encoding for {type_name} (implement multiverse::Persist and register it on the builder)"
+            ),
         }
     }
 }
