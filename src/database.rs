@@ -1,19 +1,23 @@
 //! The database: a catalog of typed tables over one version store, and the
 //! transaction manager they share.
 
+use crate::durable::device::{Dir, FsDir};
+use crate::durable::wal::{Until, Wal};
+use crate::durable::{self, Durability, Staged, TableMeta};
 use crate::engine::gc::GcPolicy;
 use crate::engine::{Engine, Sweep};
 use crate::table::{HashPoints, Key, PointIndex};
 use crate::{
-    DatabaseStats, Error, GcStats, Result, Snapshot, Storage, Table, TableStats, Timestamp,
-    Transaction, Tuple,
+    Codecs, DatabaseStats, Error, GcStats, Result, Snapshot, Storage, Table, TableStats,
+    Timestamp, Transaction, Tuple,
 };
 use crossbeam_epoch as epoch;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 /// What every handle on a database shares.
@@ -25,6 +29,22 @@ pub(crate) struct Shared {
     attempts: u32,
     #[cfg(not(loom))]
     vacuum: Option<crate::engine::vacuum::Vacuum>,
+    /// The directory, its lock and the options of a durable database.
+    durable: Option<DurableState>,
+}
+
+/// What a durable database keeps beside its engine's log.
+struct DurableState {
+    path: PathBuf,
+    dir: Arc<dyn Dir>,
+    /// Held (an OS file lock) for as long as the database lives.
+    _lock: std::fs::File,
+    codecs: Codecs,
+    /// One checkpoint at a time.
+    checkpointing: Mutex<()>,
+    /// The timestamp recovered rows are stamped with.
+    recovered: u64,
+    checkpoint_after: u64,
 }
 
 impl Shared {
@@ -35,7 +55,7 @@ impl Shared {
         let mut tables: Vec<_> = catalog
             .tables
             .iter()
-            .map(|(name, e)| (name.clone(), e.handle.clone_box()))
+            .filter_map(|(name, e)| Some((name.clone(), e.handle.as_ref()?.clone_box())))
             .collect();
         tables.sort_by(|a, b| a.0.cmp(&b.0));
         tables
@@ -58,6 +78,11 @@ impl Sweep for Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        // A clean shutdown leaves the log synced (under `Buffered`, what
+        // the last interval wrote). A poisoned log has nothing to add.
+        if let Some(wal) = &self.core.wal {
+            let _ = wal.sync_now();
+        }
         // Push this thread's deferred garbage to the collector and collect:
         // a dropped database leaves nothing behind in this thread's bag.
         for _ in 0..3 {
@@ -76,8 +101,13 @@ struct CatalogEntry {
     types: (TypeId, TypeId),
     /// The types as `Table<K, T>`, for `SchemaMismatch`.
     type_names: String,
-    /// A `Table<K, T>` of the types above.
-    handle: Box<dyn CatalogTable>,
+    /// A `Table<K, T>` of the types above; `None` for a table recovered
+    /// from disk whose types the program has not named yet.
+    handle: Option<Box<dyn CatalogTable>>,
+    /// What the log knows of the table (a durable database's).
+    meta: Option<TableMeta>,
+    /// The rows of a recovered table, until its types are named.
+    staged: Option<Staged>,
 }
 
 /// What the catalog needs of a `Table<K, T>` without knowing `K` and `T`.
@@ -87,6 +117,8 @@ trait CatalogTable: Send + Sync {
     fn stats(&self) -> TableStats;
     fn sweep(&self, watermark: u64);
     fn mark_dropped(&self);
+    /// Writes the rows visible at `ts` into a checkpoint.
+    fn checkpoint(&self, ts: u64, w: &mut durable::CheckpointWriter<'_>) -> Result<()>;
 }
 
 impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
@@ -104,6 +136,26 @@ impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
     }
     fn mark_dropped(&self) {
         Table::mark_dropped(self)
+    }
+    fn checkpoint(&self, ts: u64, w: &mut durable::CheckpointWriter<'_>) -> Result<()> {
+        let codecs = crate::table::dispatch!(self, core => core.codecs.clone());
+        let Some((kc, tc)) = codecs else {
+            return Ok(());
+        };
+        // The checkpoint's snapshot keeps these versions (it is registered
+        // for as long as the checkpoint runs); a table dropped after `ts`
+        // is still read, as it was at `ts`.
+        let view = crate::header::View {
+            snapshot: ts,
+            me: 0,
+        };
+        for (k, row) in crate::Scan::new(view, self, ..) {
+            let out = w.row_buffer();
+            durable::encode_framed(out, |o| kc.encode(&k, o));
+            durable::encode_framed(out, |o| tc.encode(&row, o));
+            w.row_done()?;
+        }
+        Ok(())
     }
 }
 
@@ -183,6 +235,16 @@ pub struct DatabaseBuilder {
     gc: GcPolicy,
     retain: Option<Duration>,
     attempts: u32,
+    durability: Durability,
+    sync_interval: Duration,
+    checkpoint_after: u64,
+    codecs: Codecs,
+}
+
+impl fmt::Debug for Codecs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Codecs { .. }")
+    }
 }
 
 impl Default for DatabaseBuilder {
@@ -192,6 +254,10 @@ impl Default for DatabaseBuilder {
             gc: GcPolicy::default(),
             retain: None,
             attempts: DEFAULT_TRANSACT_ATTEMPTS,
+            durability: Durability::None,
+            sync_interval: durable::DEFAULT_SYNC_INTERVAL,
+            checkpoint_after: durable::DEFAULT_CHECKPOINT_AFTER,
+            codecs: Codecs::new(),
         }
     }
 }
@@ -250,12 +316,145 @@ impl DatabaseBuilder {
         self
     }
 
+    /// How commits of a database made by [`open`](Self::open) reach stable
+    /// storage (see [`Durability`]; `open` with the default, `None`, logs
+    /// under `Sync`). [`build`](Self::build) ignores it: its database lives
+    /// in memory.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Under [`Durability::Buffered`], how often a background thread syncs
+    /// the log (default [`DEFAULT_SYNC_INTERVAL`](crate::DEFAULT_SYNC_INTERVAL),
+    /// 50 ms; at least 1 ms): the most a power cut can lose.
+    pub fn sync_interval(mut self, interval: Duration) -> Self {
+        self.sync_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Writes a checkpoint automatically once the log has grown by `bytes`
+    /// since the last one (default
+    /// [`DEFAULT_CHECKPOINT_AFTER`](crate::DEFAULT_CHECKPOINT_AFTER),
+    /// 64 MiB; `u64::MAX`: never).
+    pub fn checkpoint_after(mut self, bytes: u64) -> Self {
+        self.checkpoint_after = bytes;
+        self
+    }
+
+    /// Makes the type `X` durable as a key, a row or an attribute of an
+    /// array or vector row (with the encoding its [`Persist`](crate::Persist)
+    /// impl gives). Integers, floats, `bool`, `char`, `String` and
+    /// `Vec<u8>` are registered already.
+    pub fn persist<X: crate::Persist>(mut self) -> Self {
+        self.codecs.register::<X>();
+        self
+    }
+
+    /// Opens the durable database in the directory `path`, creating it if
+    /// need be, and recovers what it holds: the newest checkpoint, then
+    /// every log record after it (a torn last record is cut off). Its
+    /// tables come back when the program names their types again
+    /// ([`Database::table`]).
+    ///
+    /// Errors: `Locked` if another open database (in this process or
+    /// another) holds the directory; `Corrupt` if a checkpoint or a log
+    /// segment is damaged anywhere but at the log's end; `Io` if the
+    /// directory cannot be created, read or written.
+    ///
+    /// ```
+    /// use multiverse::{Database, Durability, Table};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("multiverse-doc-open-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// {
+    ///     let db = Database::builder().durability(Durability::Sync).open(&dir)?;
+    ///     let accounts: Table<u64, [i64; 4]> = db.create_table("accounts")?;
+    ///     db.transact(|tx| tx.insert(&accounts, 1, [100, 0, 0, 0]))?;
+    /// } // dropped: the directory's lock goes with it
+    /// let db = Database::builder().durability(Durability::Sync).open(&dir)?;
+    /// let accounts = db.table::<u64, [i64; 4]>("accounts")?;
+    /// assert_eq!(db.snapshot().get(&accounts, &1)?, Some([100, 0, 0, 0]));
+    /// # drop(db); std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref().to_path_buf();
+        let fs = FsDir::open(&path)
+            .map_err(|e| Error::io(e, format!("creating {}", path.display())))?;
+        let lock = lock_dir(&path)?;
+        self.open_in(path, Arc::new(fs), lock)
+    }
+
+    fn open_in(self, path: PathBuf, dir: Arc<dyn Dir>, lock: std::fs::File) -> Result<Database> {
+        let (recovered, replayed) = durable::recover(&*dir)?;
+        let last = recovered.last;
+        let writer =
+            durable::log::LogWriter::open(Arc::clone(&dir), replayed.last_segment, last + 1)
+                .map_err(|e| Error::io(e, "opening the log"))?;
+        let durability = match self.durability {
+            Durability::None => Durability::Sync,
+            d => d,
+        };
+        let until = match durability {
+            Durability::Buffered => Until::Written,
+            _ => Until::Synced,
+        };
+        let mut engine = Engine::durable(
+            self.gc,
+            self.retain,
+            Wal::new(writer, until, last),
+            until == Until::Synced,
+        );
+        engine.manager.start_at(last);
+        let mut catalog = Catalog {
+            tables: HashMap::new(),
+            next_id: recovered.next_id,
+        };
+        for (_, staged) in recovered.tables {
+            catalog.next_id = catalog.next_id.max(staged.meta.id);
+            catalog.tables.insert(
+                staged.meta.name.clone(),
+                CatalogEntry {
+                    types: (TypeId::of::<()>(), TypeId::of::<()>()),
+                    type_names: format!(
+                        "Table<{}, {}>",
+                        staged.meta.key_type, staged.meta.row_type
+                    ),
+                    handle: None,
+                    meta: Some(staged.meta.clone()),
+                    staged: Some(staged),
+                },
+            );
+        }
+        let db = self.finish(
+            engine,
+            catalog,
+            Some(DurableState {
+                path,
+                dir,
+                _lock: lock,
+                codecs: self.codecs.clone(),
+                checkpointing: Mutex::new(()),
+                recovered: last,
+                checkpoint_after: self.checkpoint_after,
+            }),
+        );
+        durable_thread(&db, durability, self.sync_interval);
+        Ok(db)
+    }
+
     /// The database. Under [`GcPolicy::Vacuum`] this starts its vacuum
     /// thread, which stops when the last handle on the database drops; an
     /// interval below 1 ms is raised to 1 ms. If the OS refuses the thread,
     /// the database falls back to [`GcPolicy::TransactionLevel`] (which
     /// needs no thread), and [`Database::gc_policy`] says so.
     pub fn build(self) -> Database {
+        let engine = Engine::new(self.gc, self.retain);
+        self.finish(engine, Catalog::default(), None)
+    }
+
+    fn finish(&self, mut engine: Engine, catalog: Catalog, durable: Option<DurableState>) -> Database {
         #[cfg(not(loom))]
         let (policy, vacuum) = match self.gc {
             GcPolicy::Vacuum { interval } => match crate::engine::vacuum::Vacuum::start(interval) {
@@ -271,13 +470,15 @@ impl DatabaseBuilder {
         };
         #[cfg(loom)]
         let policy = self.gc;
+        engine.gc.policy = policy;
         let shared = Arc::new(Shared {
-            core: Arc::new(Engine::new(policy, self.retain)),
+            core: Arc::new(engine),
             storage: self.storage,
-            catalog: RwLock::new(Catalog::default()),
+            catalog: RwLock::new(catalog),
             attempts: self.attempts,
             #[cfg(not(loom))]
             vacuum,
+            durable,
         });
         #[cfg(not(loom))]
         if let Some(vacuum) = &shared.vacuum {
@@ -348,51 +549,210 @@ impl Database {
         if catalog.tables.contains_key(name) {
             return Err(Error::TableExists { name: name.into() });
         }
-        catalog.next_id += 1;
+        let id = catalog.next_id + 1;
+        let codecs = self.codecs_of::<K, T>(name)?;
+        let meta = codecs.as_ref().map(|(k, t)| TableMeta {
+            id,
+            name: name.to_owned(),
+            key_type: k.name().to_owned(),
+            row_type: t.name().to_owned(),
+            hash: points.is_some(),
+        });
+        if let Some(meta) = &meta {
+            // Logged and (under `Sync`) durable before anyone can use it;
+            // the catalog's lock is held throughout, so a checkpoint sees
+            // the catalog as of a timestamp (see `checkpoint`).
+            self.log_ddl(durable::create_record(meta))?;
+        }
+        catalog.next_id = id;
         let table = Table::<K, T>::new(
             self.shared.storage,
             Arc::clone(&self.shared.core),
-            catalog.next_id,
+            id,
             name.into(),
             points,
+            codecs,
         );
         catalog.tables.insert(
             name.to_owned(),
             CatalogEntry {
                 types: (TypeId::of::<K>(), TypeId::of::<T>()),
                 type_names: type_names::<K, T>(),
-                handle: Box::new(table.clone()),
+                handle: Some(Box::new(table.clone())),
+                meta,
+                staged: None,
             },
         );
         Ok(table)
     }
 
+    /// The encodings of `K` and `T` in a durable database (`None` in
+    /// memory); `NotDurable` if either has none.
+    #[allow(clippy::type_complexity)]
+    fn codecs_of<K: Key, T: Tuple>(
+        &self,
+        table: &str,
+    ) -> Result<Option<(crate::Codec<K>, crate::Codec<T>)>> {
+        let Some(d) = &self.shared.durable else {
+            return Ok(None);
+        };
+        let not_durable = |type_name: &str| Error::NotDurable {
+            table: table.into(),
+            type_name: type_name.into(),
+        };
+        let k = d
+            .codecs
+            .get::<K>()
+            .ok_or_else(|| not_durable(std::any::type_name::<K>()))?;
+        let t = d
+            .codecs
+            .row::<T>()
+            .ok_or_else(|| not_durable(std::any::type_name::<T>()))?;
+        Ok(Some((k, t)))
+    }
+
+    /// Logs a catalog change as a commit of its own and waits until it is
+    /// durable (written, under `Buffered`). The caller holds the catalog's
+    /// write lock.
+    fn log_ddl(&self, record: Vec<u8>) -> Result<()> {
+        let core = &self.shared.core;
+        let Some(wal) = &core.wal else {
+            return Ok(());
+        };
+        if let Some(e) = wal.failure() {
+            return Err(e);
+        }
+        let ts = core
+            .manager
+            .commit_ordered(|_| {}, |ts| wal.append(ts, &record));
+        wal.wait(ts)?;
+        core.manager.advance_readable(ts);
+        Ok(())
+    }
+
     /// Opens an existing table. `Err(NoSuchTable)` if there is none of that
     /// name, `Err(SchemaMismatch)` if it has other key or row types.
+    ///
+    /// In a database made by [`open`](DatabaseBuilder::open), the first
+    /// call for a recovered table decodes and loads its rows; the types
+    /// must be the ones it was created with, as their [`Persist`]
+    /// names say (else `SchemaMismatch`). A recovered hash-indexed table
+    /// opened here is served by its skiplist alone; open it with
+    /// [`hash_table`](Self::hash_table) to keep its hash index.
+    ///
+    /// [`Persist`]: crate::Persist
     pub fn table<K: Key, T: Tuple>(&self, name: &str) -> Result<Table<K, T>> {
-        let catalog = self
+        self.open_table(name, None)
+    }
+
+    /// Opens an existing table like [`table`](Self::table), and gives a
+    /// recovered hash-indexed table its hash index back.
+    pub fn hash_table<K: Key + Hash, T: Tuple>(&self, name: &str) -> Result<Table<K, T>> {
+        self.open_table(name, Some(&|| Box::new(HashPoints::<K>::new())))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn open_table<K: Key, T: Tuple>(
+        &self,
+        name: &str,
+        points: Option<&dyn Fn() -> Box<dyn PointIndex<K>>>,
+    ) -> Result<Table<K, T>> {
+        {
+            let catalog = self
+                .shared
+                .catalog
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let entry = catalog
+                .tables
+                .get(name)
+                .ok_or_else(|| Error::no_such_table(name))?;
+            if let Some(handle) = &entry.handle {
+                let mismatch = || Error::SchemaMismatch {
+                    table: name.into(),
+                    expected: type_names::<K, T>(),
+                    found: entry.type_names.clone(),
+                };
+                if entry.types != (TypeId::of::<K>(), TypeId::of::<T>()) {
+                    return Err(mismatch());
+                }
+                return handle
+                    .as_any()
+                    .downcast_ref::<Table<K, T>>()
+                    .cloned()
+                    .ok_or_else(mismatch);
+            }
+        }
+        // A recovered table, named for the first time: load it under the
+        // write lock (another caller may have done so meanwhile).
+        let mut catalog = self
             .shared
             .catalog
-            .read()
+            .write()
             .unwrap_or_else(PoisonError::into_inner);
         let entry = catalog
             .tables
-            .get(name)
+            .get_mut(name)
             .ok_or_else(|| Error::no_such_table(name))?;
-        let mismatch = || Error::SchemaMismatch {
-            table: name.into(),
-            expected: type_names::<K, T>(),
-            found: entry.type_names.clone(),
-        };
-        if entry.types != (TypeId::of::<K>(), TypeId::of::<T>()) {
-            return Err(mismatch());
+        if entry.handle.is_some() {
+            drop(catalog);
+            return self.open_table(name, points);
         }
-        entry
-            .handle
-            .as_any()
-            .downcast_ref::<Table<K, T>>()
-            .cloned()
-            .ok_or_else(mismatch)
+        let meta = entry.meta.clone().expect("a staged table has its meta");
+        let codecs = self.codecs_of::<K, T>(name)?;
+        let (kc, tc) = codecs.clone().expect("a staged table is durable");
+        if (kc.name(), tc.name()) != (&*meta.key_type, &*meta.row_type) {
+            return Err(Error::SchemaMismatch {
+                table: name.into(),
+                expected: format!("Table<{}, {}>", kc.name(), tc.name()),
+                found: entry.type_names.clone(),
+            });
+        }
+        let staged = entry.staged.as_ref().expect("a staged table has its rows");
+        let table = Table::<K, T>::new(
+            self.shared.storage,
+            Arc::clone(&self.shared.core),
+            meta.id,
+            name.into(),
+            points.filter(|_| meta.hash).map(|make| make()),
+            codecs,
+        );
+        self.load(&table, staged, &kc, &tc)?;
+        entry.types = (TypeId::of::<K>(), TypeId::of::<T>());
+        entry.type_names = type_names::<K, T>();
+        entry.handle = Some(Box::new(table.clone()));
+        entry.staged = None;
+        Ok(table)
+    }
+
+    /// Decodes a recovered table's rows into `table`, stamped with the
+    /// recovered timestamp (so that every snapshot taken since the database
+    /// opened sees them). Nobody else can reach `table` yet.
+    fn load<K: Key, T: Tuple>(
+        &self,
+        table: &Table<K, T>,
+        staged: &Staged,
+        kc: &crate::Codec<K>,
+        tc: &crate::Codec<T>,
+    ) -> Result<()> {
+        let recovered = self.shared.durable.as_ref().map_or(0, |d| d.recovered);
+        let corrupt = |what: &str, e: crate::DecodeError| Error::Corrupt {
+            file: format!("table {:?}", staged.meta.name),
+            offset: 0,
+            reason: format!("a recovered {what} does not decode: {e}"),
+        };
+        // In chunks, so that no one transaction holds millions of writes.
+        let mut rows = staged.rows.iter().peekable();
+        while rows.peek().is_some() {
+            let mut tx = self.begin();
+            for (k, row) in rows.by_ref().take(4096) {
+                let k = kc.decode_all(k).map_err(|e| corrupt("key", e))?;
+                let row = tc.decode_all(row).map_err(|e| corrupt("row", e))?;
+                tx.insert(table, k, row)?;
+            }
+            tx.commit_loaded(recovered)?;
+        }
+        Ok(())
     }
 
     /// Drops the table `name` from the catalog. `Err(NoSuchTable)` if there
@@ -419,16 +779,122 @@ impl Database {
     /// # Ok::<(), multiverse::Error>(())
     /// ```
     pub fn drop_table(&self, name: &str) -> Result<()> {
-        let entry = self
+        let mut catalog = self
             .shared
             .catalog
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = catalog
             .tables
-            .remove(name)
+            .get(name)
             .ok_or_else(|| Error::no_such_table(name))?;
-        entry.handle.mark_dropped();
+        if let Some(meta) = &entry.meta {
+            self.log_ddl(durable::drop_record(meta.id))?;
+        }
+        let entry = catalog.tables.remove(name).expect("found above");
+        if let Some(handle) = entry.handle {
+            handle.mark_dropped();
+        }
         Ok(())
+    }
+
+    /// Writes a checkpoint of a durable database: every table as of one
+    /// snapshot, to a new file that is synced and renamed into place; then
+    /// the log segments it covers are removed, so that recovery reads the
+    /// checkpoint and only the log after it. Returns the checkpoint's
+    /// timestamp. Transactions go on meanwhile (the checkpoint reads a
+    /// snapshot; it holds back garbage collection while it runs). One
+    /// checkpoint runs at a time; in a database made by
+    /// [`build`](DatabaseBuilder::build) this does nothing and returns the
+    /// newest commit.
+    ///
+    /// Checkpoints are also written automatically once the log has grown by
+    /// [`checkpoint_after`](DatabaseBuilder::checkpoint_after) bytes.
+    pub fn checkpoint(&self) -> Result<Timestamp> {
+        let core = &self.shared.core;
+        let (Some(d), Some(wal)) = (&self.shared.durable, &core.wal) else {
+            return Ok(Timestamp(core.manager.snapshot()));
+        };
+        let _one = d
+            .checkpointing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Every record after what is buffered now goes to a new segment,
+        // so that the old ones can go once the checkpoint covers them.
+        wal.rotate()?;
+        // The snapshot and the list of tables under the catalog's lock:
+        // DDL commits under its write lock, so the list is the catalog as
+        // of the snapshot. Staged tables' rows are copied out with it.
+        let (snapshot, next_id, tables) = {
+            let catalog = self
+                .shared
+                .catalog
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let snapshot = self.snapshot();
+            let mut tables: Vec<_> = catalog
+                .tables
+                .values()
+                .filter_map(|e| {
+                    let meta = e.meta.clone()?;
+                    Some(match &e.handle {
+                        Some(h) => (meta, Ok(h.clone_box())),
+                        None => (meta, Err(e.staged.as_ref().map(|s| s.rows.clone()))),
+                    })
+                })
+                .collect();
+            tables.sort_by_key(|(meta, _)| meta.id);
+            (snapshot, catalog.next_id, tables)
+        };
+        let ts = snapshot.timestamp().get();
+        let name = durable::checkpoint_name(ts);
+        durable::log::write_atomically(&*d.dir, &name, |file| {
+            let mut w = durable::CheckpointWriter::new(file, ts, next_id)?;
+            for (meta, rows) in &tables {
+                w.table(meta)?;
+                match rows {
+                    Ok(handle) => handle.checkpoint(ts, &mut w)?,
+                    Err(rows) => {
+                        for (k, row) in rows.iter().flatten() {
+                            durable::put_entry(w.row_buffer(), k, row);
+                            w.row_done()?;
+                        }
+                    }
+                }
+            }
+            w.finish()
+        })?;
+        drop(snapshot);
+        // The checkpoint is in place: what it covers can go.
+        for old in d
+            .dir
+            .list()
+            .map_err(|e| Error::io(e, "listing the database directory"))?
+        {
+            if durable::parse_checkpoint_name(&old).is_some_and(|t| t < ts) {
+                d.dir
+                    .remove(&old)
+                    .map_err(|e| Error::io(e, format!("removing {old}")))?;
+            }
+        }
+        wal.remove_through(ts)?;
+        Ok(Timestamp(ts))
+    }
+
+    /// The directory of a database made by
+    /// [`open`](DatabaseBuilder::open).
+    pub fn path(&self) -> Option<&Path> {
+        self.shared.durable.as_ref().map(|d| d.path.as_path())
+    }
+
+    /// How commits reach stable storage: `None` for a database made by
+    /// [`build`](DatabaseBuilder::build).
+    pub fn durability(&self) -> Durability {
+        match &self.shared.core.wal {
+            None => Durability::None,
+            Some(wal) if wal.synced_commits() => Durability::Sync,
+            Some(_) => Durability::Buffered,
+        }
     }
 
     /// The names of all tables, sorted.
@@ -601,4 +1067,53 @@ impl fmt::Debug for Database {
             .field("tables", &self.table_names())
             .finish()
     }
+}
+
+/// Takes the lock of a database directory: an OS file lock on `LOCK`,
+/// which the OS releases when the file is closed or the process dies.
+fn lock_dir(path: &Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(durable::LOCK_FILE))
+        .map_err(|e| Error::io(e, format!("opening {}", path.join(durable::LOCK_FILE).display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: path.into() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(e, format!("locking {}", path.display()))),
+    }
+}
+
+/// Starts the thread that syncs a `Buffered` log every `interval` and
+/// writes automatic checkpoints. It holds the database weakly and stops
+/// once the database is dropped.
+fn durable_thread(db: &Database, durability: Durability, interval: Duration) {
+    let weak = Arc::downgrade(&db.shared);
+    let tick = match durability {
+        Durability::Buffered => interval,
+        _ => Duration::from_millis(100),
+    };
+    let spawned = std::thread::Builder::new()
+        .name("multiverse-log".into())
+        .spawn(move || loop {
+            std::thread::sleep(tick);
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            let (Some(wal), Some(d)) = (&shared.core.wal, &shared.durable) else {
+                return;
+            };
+            if durability == Durability::Buffered && wal.sync_now().is_err() {
+                return;
+            }
+            if wal.since_checkpoint() >= d.checkpoint_after {
+                // An error here poisons the log or is reported by the next
+                // explicit checkpoint; the thread has no one to tell.
+                let _ = Database { shared: Arc::clone(&shared) }.checkpoint();
+            }
+        });
+    // Without the thread, `Buffered` syncs only at drop and checkpoints
+    // only when asked: still correct, and the OS refusing a thread is rare.
+    drop(spawned);
 }

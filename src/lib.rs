@@ -84,6 +84,7 @@
 #![warn(missing_docs)]
 
 mod database;
+mod durable;
 mod engine;
 mod error;
 pub(crate) mod header;
@@ -99,6 +100,9 @@ mod transaction;
 mod tuple;
 
 pub use database::{Database, DatabaseBuilder, DEFAULT_TRANSACT_ATTEMPTS};
+pub use durable::{
+    Codec, Codecs, DecodeError, Durability, Persist, DEFAULT_CHECKPOINT_AFTER, DEFAULT_SYNC_INTERVAL,
+};
 pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};
 pub use header::Timestamp;

@@ -380,7 +380,7 @@ impl Transaction {
     pub fn commit(self) -> Result<Timestamp> {
         // A local commit always gets a timestamp: the `None` arm is never
         // taken.
-        self.commit_with(|manager, stamp| Some(manager.commit(stamp)))
+        self.commit_with(|manager, stamp, ordered| Some(manager.commit_ordered(stamp, ordered)))
             .and_then(|ts| ts.ok_or(Error::Aborted))
     }
 
@@ -393,14 +393,14 @@ impl Transaction {
     /// every timestamp handed out so far.
     #[cfg_attr(not(test), allow(dead_code))] // replay (issue 12) and 2PC (issue 15) call it
     pub(crate) fn commit_at(self, ts: u64) -> Result<Option<Timestamp>> {
-        self.commit_with(|manager, stamp| manager.commit_at(ts, stamp))
+        self.commit_with(|manager, stamp, ordered| manager.commit_at(ts, stamp, ordered))
     }
 
     /// The commit protocol, with the timestamp taken by `take_ts` (which
     /// hands `stamp` to the manager; `None`: no timestamp, roll back).
     fn commit_with(
         mut self,
-        take_ts: impl FnOnce(&TxnManager, &mut dyn FnMut(u64)) -> Option<u64>,
+        take_ts: impl FnOnce(&TxnManager, &mut dyn FnMut(u64), &mut dyn FnMut(u64)) -> Option<u64>,
     ) -> Result<Option<Timestamp>> {
         if self.state != State::Active {
             return Err(Error::Aborted);
@@ -424,16 +424,44 @@ impl Transaction {
         // commit from here on, so a commit that has taken its timestamp
         // publishes it and returns.
         let guard = epoch::pin();
+        // A durable database's redo record, encoded before the timestamp is
+        // taken: the encoders are user code, and the log is poisoned for
+        // good after a failed write (then nothing commits).
+        let redo = match &self.db.wal {
+            Some(wal) => {
+                if let Some(e) = wal.failure() {
+                    self.state = State::Aborted;
+                    return Err(e);
+                }
+                let mut out = vec![crate::durable::WRITES];
+                let view = self.view();
+                for log in &self.logs {
+                    log.redo(view, &mut out, &guard);
+                }
+                Some(out)
+            }
+            None => None,
+        };
+        let wal = self.db.wal.as_ref();
         let logs = &mut self.logs;
         // Sized here, so that the window below does not reallocate it.
         let mut batches = Vec::with_capacity(logs.len());
-        let ts = take_ts(&self.db.manager, &mut |ts| {
-            for log in logs.iter_mut() {
-                if let Some(batch) = log.commit(ts, &guard) {
-                    batches.push(batch);
+        let ts = take_ts(
+            &self.db.manager,
+            &mut |ts| {
+                for log in logs.iter_mut() {
+                    if let Some(batch) = log.commit(ts, &guard) {
+                        batches.push(batch);
+                    }
                 }
-            }
-        });
+            },
+            // In commit order: the log is in the order snapshots see.
+            &mut |ts| {
+                if let (Some(wal), Some(redo)) = (wal, &redo) {
+                    wal.append(ts, redo);
+                }
+            },
+        );
         let Some(ts) = ts else {
             // Nothing stamped: dropping `self` rolls the writes back.
             drop(guard);
@@ -456,7 +484,32 @@ impl Transaction {
         {
             manager.watermark();
         }
+        if let Some(wal) = &self.db.wal {
+            // Acknowledged only once written (Buffered) or synced (Sync);
+            // then new snapshots may see it (the durable horizon).
+            wal.wait(ts)?;
+            manager.advance_readable(ts);
+        }
         Ok(Some(Timestamp(ts)))
+    }
+
+    /// Stamps every write with `ts`, an earlier timestamp, without
+    /// publishing or logging anything: rows loaded from a durable
+    /// database's directory into a table that nobody else can reach yet
+    /// (the catalog hands it out only afterwards, under its lock, which
+    /// orders these stamps before any read of them). Every snapshot at or
+    /// above `ts` sees them.
+    pub(crate) fn commit_loaded(mut self, ts: u64) -> Result<()> {
+        if self.state != State::Active {
+            return Err(Error::Aborted);
+        }
+        let guard = epoch::pin();
+        for log in self.logs.iter_mut() {
+            // Nothing to collect: these are the rows' only versions.
+            drop(log.commit(ts, &guard));
+        }
+        self.logs.clear();
+        Ok(())
     }
 
     /// Commits, like [`commit`](Transaction::commit), and says whether the

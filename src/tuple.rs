@@ -72,6 +72,10 @@ pub trait Tuple: Clone + Send + Sync + 'static {
     fn size_bytes(&self) -> usize {
         size_of::<Self>()
     }
+    /// SCAFFOLD hook.
+    fn codec(codecs: &crate::Codecs) -> Option<crate::Codec<Self>> {
+        codecs.get::<Self>()
+    }
 }
 
 /// The before-image of the changed attributes of a sequence tuple: their
@@ -159,6 +163,9 @@ fn apply_same_len<A: Clone>(row: &mut [A], d: &SliceDelta<A>) {
 
 impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A; N] {
     type Delta = SliceDelta<A>;
+    fn codec(codecs: &crate::Codecs) -> Option<crate::Codec<Self>> {
+        codecs.get::<A>().map(crate::durable::codec::array)
+    }
     fn attributes(&self) -> usize {
         N
     }
@@ -175,6 +182,9 @@ impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A;
 
 impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Vec<A> {
     type Delta = SliceDelta<A>;
+    fn codec(codecs: &crate::Codecs) -> Option<crate::Codec<Self>> {
+        codecs.get::<A>().map(crate::durable::codec::vec)
+    }
     fn attributes(&self) -> usize {
         self.len()
     }

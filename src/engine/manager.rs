@@ -77,6 +77,14 @@ pub(crate) struct TxnManager {
     /// The highest timestamp at or below which every commit is stamped:
     /// the snapshot of a transaction that begins now.
     visible: CachePadded<AtomicU64>,
+    /// What snapshots read under a durable horizon (`Durability::Sync`):
+    /// the highest timestamp at or below which every commit is stamped
+    /// *and* on stable storage, so that no reader sees a commit that a
+    /// crash could still lose. At or below `visible`; unused (and `visible`
+    /// read instead) without a horizon.
+    readable: CachePadded<AtomicU64>,
+    /// Whether snapshots read `readable` (a durable horizon) or `visible`.
+    bounded: bool,
     /// The last transaction id handed out.
     next_txn: CachePadded<AtomicU64>,
     /// The snapshots in use, and the watermark below them.
@@ -101,15 +109,61 @@ impl TxnManager {
         TxnManager {
             next_commit: CachePadded::new(AtomicU64::new(0)),
             visible: CachePadded::new(AtomicU64::new(0)),
+            readable: CachePadded::new(AtomicU64::new(0)),
+            bounded: false,
             next_txn: CachePadded::new(AtomicU64::new(0)),
             active: Registry::new(retain),
         }
     }
 
+    /// Snapshots read at or below a durable horizon from now on (see
+    /// `readable`), which [`advance_readable`](Self::advance_readable)
+    /// raises. Set before the database is shared.
+    pub(crate) fn bound_by_durability(&mut self) {
+        self.bounded = true;
+    }
+
+    /// The word snapshots are taken from: the durable horizon, or the
+    /// published clock.
+    #[inline]
+    fn clock(&self) -> &AtomicU64 {
+        if self.bounded {
+            &self.readable
+        } else {
+            &self.visible
+        }
+    }
+
+    /// Raises the durable horizon to `ts`: every commit at or below `ts`
+    /// is published and on stable storage (the caller has published `ts`
+    /// itself, or has seen it published).
+    pub(crate) fn advance_readable(&self, ts: u64) {
+        if !self.bounded {
+            return;
+        }
+        // Release: the caller has acquired `visible >= ts` (or published
+        // it), so a reader that acquires the horizon sees every stamp at or
+        // below `ts` (A1 through the horizon).
+        self.readable.fetch_max(ts, Ordering::Release);
+    }
+
+    /// Starts the clock of a recovered database at `ts`, its last
+    /// recovered commit: every snapshot from now on is at or above it, and
+    /// none below it can be registered. Before the database is shared.
+    pub(crate) fn start_at(&mut self, ts: u64) {
+        if ts == 0 {
+            return;
+        }
+        self.commit_at(ts, |_| {}, |_| {});
+        // Relaxed/plain: `&mut self`, nobody else sees the manager yet.
+        self.readable.store(ts, Ordering::Relaxed);
+        self.active.raise_floor(ts);
+    }
+
     /// Begins: a snapshot, registered until the returned slot drops.
     #[inline]
     pub(crate) fn begin(&self) -> (Slot, u64) {
-        self.active.register(&self.visible)
+        self.active.register(self.clock())
     }
 
     /// Registers the earlier snapshot `ts` (time travel), until the
@@ -118,7 +172,7 @@ impl TxnManager {
     pub(crate) fn begin_at(&self, ts: u64) -> Result<Slot, BeginAtError> {
         // Acquire: as in `snapshot`: every stamp at or below `ts` is
         // visible once `ts` is at or below the loaded clock (A1).
-        let newest = self.visible.load(Ordering::Acquire);
+        let newest = self.clock().load(Ordering::Acquire);
         if ts > newest {
             return Err(BeginAtError::InFuture { newest });
         }
@@ -129,7 +183,7 @@ impl TxnManager {
 
     /// A fresh watermark: no live or future transaction reads below it (G1).
     pub(crate) fn watermark(&self) -> u64 {
-        self.active.compute(&self.visible)
+        self.active.compute(self.clock())
     }
 
     /// The last computed watermark: safe, possibly stale (lower).
@@ -142,7 +196,7 @@ impl TxnManager {
     pub(crate) fn snapshot(&self) -> u64 {
         // Acquire: pairs with the Release in `commit`; every stamp of every
         // commit at or below the loaded value is visible afterwards (A1).
-        self.visible.load(Ordering::Acquire)
+        self.clock().load(Ordering::Acquire)
     }
 
     /// A fresh transaction id (nonzero, below the tag bit).
@@ -159,12 +213,21 @@ impl TxnManager {
     ///
     /// `stamp` runs inside the ordered publish step: it must not run user
     /// code, panic, or block (see the module doc).
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // the loom models and tests commit without a log
     pub(crate) fn commit(&self, stamp: impl FnOnce(u64)) -> u64 {
+        self.commit_ordered(stamp, |_| {})
+    }
+
+    /// Commits like [`commit`](Self::commit), and runs `ordered` in commit
+    /// order: after every earlier timestamp is published, before this one
+    /// is. The redo log appends there, so that the log is in exactly the
+    /// order snapshots see. `ordered` is held to the same rules as `stamp`.
+    pub(crate) fn commit_ordered(&self, stamp: impl FnOnce(u64), ordered: impl FnOnce(u64)) -> u64 {
         // Relaxed: uniqueness and order of timestamps come from the
         // read-modify-write; what others see of the stamps is published
         // through `visible` below.
         let ts = self.next_commit.fetch_add(1, Ordering::Relaxed) + 1;
-        self.publish(ts - 1, ts, stamp);
+        self.publish(ts - 1, ts, stamp, ordered);
         ts
     }
 
@@ -175,20 +238,25 @@ impl TxnManager {
     /// handed out before it is published; the timestamps the jump skips
     /// were handed to nobody and are published with it. `None`, with
     /// nothing stamped, if `ts` is not above every timestamp handed out.
-    pub(crate) fn commit_at(&self, ts: u64, stamp: impl FnOnce(u64)) -> Option<u64> {
+    pub(crate) fn commit_at(
+        &self,
+        ts: u64,
+        stamp: impl FnOnce(u64),
+        ordered: impl FnOnce(u64),
+    ) -> Option<u64> {
         // Relaxed: as in `commit`; `fetch_max` makes `ts` ours alone, and
         // every later `commit` takes a timestamp above it.
         let before = self.next_commit.fetch_max(ts, Ordering::Relaxed);
         if before >= ts {
             return None;
         }
-        self.publish(before, ts, stamp);
+        self.publish(before, ts, stamp, ordered);
         Some(ts)
     }
 
     /// Stamps with `ts`, waits until `after` (the last timestamp handed out
-    /// before `ts`) is published, and publishes `ts` (A1).
-    fn publish(&self, after: u64, ts: u64, stamp: impl FnOnce(u64)) {
+    /// before `ts`) is published, runs `ordered`, and publishes `ts` (A1).
+    fn publish(&self, after: u64, ts: u64, stamp: impl FnOnce(u64), ordered: impl FnOnce(u64)) {
         // The negative control of the loom suite publishes *before*
         // stamping, breaking A1 on purpose (see loom-tests/README.md).
         let mut stamp = Some(stamp);
@@ -208,6 +276,7 @@ impl TxnManager {
                 yield_now();
             }
         }
+        ordered(ts);
         // Release: publishes our stamps (and, transitively, our
         // predecessors') to every transaction that loads this snapshot (A1).
         self.visible.store(ts, Ordering::Release);
@@ -237,11 +306,11 @@ mod tests {
         let m = TxnManager::new();
         assert_eq!(m.commit(|_| {}), 1);
         let mut stamped = 0;
-        assert_eq!(m.commit_at(10, |ts| stamped = ts), Some(10));
+        assert_eq!(m.commit_at(10, |ts| stamped = ts, |_| {}), Some(10));
         assert_eq!((stamped, m.snapshot()), (10, 10));
         // Not above every timestamp handed out: refused, nothing stamped.
-        assert_eq!(m.commit_at(10, |_| panic!("stamped")), None);
-        assert_eq!(m.commit_at(5, |_| panic!("stamped")), None);
+        assert_eq!(m.commit_at(10, |_| panic!("stamped"), |_| {}), None);
+        assert_eq!(m.commit_at(5, |_| panic!("stamped"), |_| {}), None);
         assert_eq!(m.commit(|ts| assert_eq!(ts, 11)), 11);
         assert_eq!(m.snapshot(), 11);
     }
@@ -256,7 +325,7 @@ mod tests {
         // Jumps of 100 above whatever the clock is, racing the local commits.
         let mut outside = Vec::new();
         while outside.len() < 20 {
-            if let Some(ts) = m.commit_at(m.snapshot() + 100, |_| {}) {
+            if let Some(ts) = m.commit_at(m.snapshot() + 100, |_| {}, |_| {}) {
                 outside.push(ts);
             }
         }

@@ -31,6 +31,8 @@ use self::manager::TxnManager;
 pub(crate) struct Engine {
     pub(crate) manager: TxnManager,
     pub(crate) gc: Gc,
+    /// The redo log of a durable database (`Database::open`).
+    pub(crate) wal: Option<crate::durable::wal::Wal>,
 }
 
 impl Engine {
@@ -41,7 +43,24 @@ impl Engine {
         Engine {
             manager: TxnManager::with_retain(retain),
             gc: Gc::new(policy),
+            wal: None,
         }
+    }
+
+    /// A durable engine: commits append to `wal`; under `Sync` snapshots
+    /// stay at or below the durable horizon.
+    pub(crate) fn durable(
+        policy: GcPolicy,
+        retain: Option<std::time::Duration>,
+        wal: crate::durable::wal::Wal,
+        bounded: bool,
+    ) -> Self {
+        let mut engine = Engine::new(policy, retain);
+        if bounded {
+            engine.manager.bound_by_durability();
+        }
+        engine.wal = Some(wal);
+        engine
     }
 }
 

@@ -356,6 +356,18 @@ impl Registry {
         Some(watermark)
     }
 
+    /// Makes `ts` the oldest snapshot this registry will ever grant, before
+    /// any snapshot registers: a recovered database has no history below
+    /// the state it recovered (`snapshot_at` of an earlier timestamp is
+    /// `SnapshotTooOld`). The clock must already be at `ts`.
+    pub(crate) fn raise_floor(&self, ts: u64) {
+        // Relaxed: called before the database is shared; the handoff of
+        // the database to other threads orders these stores.
+        self.horizon.fetch_max(ts, Ordering::Relaxed);
+        self.proposed.fetch_max(ts, Ordering::Relaxed);
+        self.cached.fetch_max(ts, Ordering::Relaxed);
+    }
+
     /// The highest watermark computed so far: safe to prune below, though
     /// possibly lower than a fresh computation would give.
     pub(crate) fn cached(&self) -> u64 {

@@ -7,7 +7,7 @@ use crate::store::{Storage, VersionStore, WriteError};
 use crate::table::log::{TableLog, Write};
 use crate::table::points::{PointIndex, Probe};
 use crate::table::Key;
-use crate::{Error, Result, Tuple};
+use crate::{Codec, Error, Result, Tuple};
 use crossbeam_epoch::{self as epoch, Guard};
 use crossbeam_skiplist::base::{RefEntry, SkipList};
 use std::any::TypeId;
@@ -33,6 +33,8 @@ pub(crate) struct TableCore<K, T: Tuple, S: VersionStore<T>> {
     /// Set once by `Database::drop_table`: every later call through a
     /// handle is `NoSuchTable` (the memory goes with the last handle).
     pub(crate) dropped: std::sync::atomic::AtomicBool,
+    /// The encodings of keys and rows, in a durable database.
+    pub(crate) codecs: Option<(Codec<K>, Codec<T>)>,
 }
 
 /// `key` as a `&K`, when the caller's borrowed form is `K` itself: the hash
@@ -61,6 +63,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         id: u64,
         name: Arc<str>,
         points: Option<Box<dyn PointIndex<K>>>,
+        codecs: Option<(Codec<K>, Codec<T>)>,
     ) -> Self {
         TableCore {
             id,
@@ -70,7 +73,26 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             points,
             store: S::default(),
             dropped: std::sync::atomic::AtomicBool::new(false),
+            codecs,
         }
+    }
+
+    /// Appends the redo entry of a write to `record` (the key `key`) by the
+    /// transaction of `view`: the row its own write left, or a delete.
+    /// Runs user code (the encoders), so only before the commit takes a
+    /// timestamp.
+    pub(crate) fn redo(&self, view: View, key: &K, record: &S::Record, out: &mut Vec<u8>, guard: &Guard) {
+        let Some((kc, tc)) = &self.codecs else {
+            return;
+        };
+        self.store.read(record, view, guard, |row| {
+            crate::durable::write_entry(
+                out,
+                self.id,
+                |o| kc.encode(key, o),
+                row.map(|row| move |o: &mut Vec<u8>| tc.encode(row, o)),
+            )
+        });
     }
 
     /// Whether the table has a hash index beside the skiplist.

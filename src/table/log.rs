@@ -2,6 +2,7 @@
 //! and (under transaction-level GC) handed to the collector as a batch.
 
 use crate::engine::gc::{Batch, Gc};
+use crate::header::View;
 use crate::store::VersionStore;
 use crate::table::core::TableCore;
 use crate::table::Key;
@@ -55,6 +56,9 @@ pub(crate) trait WriteLog: Send {
     /// user code (no pin of its own, no clone, no drop of a key or a row)
     /// and cannot panic.
     fn commit(&mut self, ts: u64, guard: &Guard) -> Option<Box<dyn Batch>>;
+    /// Appends the redo entries of every write (a durable table's; nothing
+    /// for others). Runs user code (the encoders): before the timestamp.
+    fn redo(&self, view: View, out: &mut Vec<u8>, guard: &Guard);
     /// Undoes every write, newest first. Runs no user code either (no pin
     /// of its own), so a rollback completes whatever user code does.
     fn abort(&mut self, guard: &Guard);
@@ -105,6 +109,14 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
                 keys,
             }) as Box<dyn Batch>
         })
+    }
+
+    fn redo(&self, view: View, out: &mut Vec<u8>, guard: &Guard) {
+        for w in &self.writes {
+            // SAFETY: as in `commit`, and the key lives in the record's node.
+            let (key, record) = unsafe { (&*w.at, &*w.record) };
+            self.table.redo(view, key, record, out, guard);
+        }
     }
 
     fn abort(&mut self, guard: &Guard) {

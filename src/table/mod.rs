@@ -63,15 +63,20 @@ impl<K: Key, T: Tuple> Table<K, T> {
         id: u64,
         name: Arc<str>,
         points: Option<Box<dyn PointIndex<K>>>,
+        codecs: Option<(crate::Codec<K>, crate::Codec<T>)>,
     ) -> Self {
-        let c = (core, id, name, points);
+        let c = (core, id, name, points, codecs);
         let inner = match storage {
-            Storage::AppendOnlyO2N => TableRef::O2N(Arc::new(TableCore::new(c.0, c.1, c.2, c.3))),
-            Storage::AppendOnlyN2O => TableRef::N2O(Arc::new(TableCore::new(c.0, c.1, c.2, c.3))),
-            Storage::TimeTravel => {
-                TableRef::TimeTravel(Arc::new(TableCore::new(c.0, c.1, c.2, c.3)))
+            Storage::AppendOnlyO2N => {
+                TableRef::O2N(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4)))
             }
-            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(c.0, c.1, c.2, c.3))),
+            Storage::AppendOnlyN2O => {
+                TableRef::N2O(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4)))
+            }
+            Storage::TimeTravel => {
+                TableRef::TimeTravel(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4)))
+            }
+            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4))),
         };
         Table { inner }
     }
