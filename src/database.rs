@@ -29,22 +29,19 @@ pub(crate) struct Shared {
     attempts: u32,
     #[cfg(not(loom))]
     vacuum: Option<crate::engine::vacuum::Vacuum>,
-    /// The directory, its lock and the options of a durable database.
+    /// The directory and the options of a durable database.
     durable: Option<DurableState>,
 }
 
-/// What a durable database keeps beside its engine's log.
+/// What a durable database keeps beside its engine's log (and lock).
 struct DurableState {
     path: PathBuf,
     dir: Arc<dyn Dir>,
-    /// Held (an OS file lock) for as long as the database lives.
-    _lock: std::fs::File,
     codecs: Codecs,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
     /// The timestamp recovered rows are stamped with.
     recovered: u64,
-    checkpoint_after: u64,
 }
 
 impl Shared {
@@ -76,13 +73,14 @@ impl Sweep for Shared {
     }
 }
 
+impl crate::engine::Checkpoint for Shared {
+    fn checkpoint(&self) -> Result<Timestamp> {
+        checkpoint(self)
+    }
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
-        // A clean shutdown leaves the log synced (under `Buffered`, what
-        // the last interval wrote). A poisoned log has nothing to add.
-        if let Some(wal) = &self.core.wal {
-            let _ = wal.sync_now();
-        }
         // Push this thread's deferred garbage to the collector and collect:
         // a dropped database leaves nothing behind in this thread's bag.
         for _ in 0..3 {
@@ -400,11 +398,14 @@ impl DatabaseBuilder {
             Durability::Buffered => Until::Written,
             _ => Until::Synced,
         };
+        let wal = Arc::new(Wal::new(writer, until, last));
         let mut engine = Engine::durable(
             self.gc,
             self.retain,
-            Wal::new(writer, until, last),
+            Arc::clone(&wal),
             until == Until::Synced,
+            lock,
+            self.checkpoint_after,
         );
         engine.manager.start_at(last);
         let mut catalog = Catalog {
@@ -433,14 +434,16 @@ impl DatabaseBuilder {
             Some(DurableState {
                 path,
                 dir,
-                _lock: lock,
                 codecs: self.codecs.clone(),
                 checkpointing: Mutex::new(()),
                 recovered: last,
-                checkpoint_after: self.checkpoint_after,
             }),
         );
-        durable_thread(&db, durability, self.sync_interval);
+        let by: std::sync::Weak<dyn crate::engine::Checkpoint> = Arc::downgrade(&db.shared) as _;
+        db.shared.core.attach_checkpointer(by);
+        if durability == Durability::Buffered {
+            sync_thread(wal, self.sync_interval);
+        }
         Ok(db)
     }
 
@@ -811,74 +814,7 @@ impl Database {
     /// Checkpoints are also written automatically once the log has grown by
     /// [`checkpoint_after`](DatabaseBuilder::checkpoint_after) bytes.
     pub fn checkpoint(&self) -> Result<Timestamp> {
-        let core = &self.shared.core;
-        let (Some(d), Some(wal)) = (&self.shared.durable, &core.wal) else {
-            return Ok(Timestamp(core.manager.snapshot()));
-        };
-        let _one = d
-            .checkpointing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Every record after what is buffered now goes to a new segment,
-        // so that the old ones can go once the checkpoint covers them.
-        wal.rotate()?;
-        // The snapshot and the list of tables under the catalog's lock:
-        // DDL commits under its write lock, so the list is the catalog as
-        // of the snapshot. Staged tables' rows are copied out with it.
-        let (snapshot, next_id, tables) = {
-            let catalog = self
-                .shared
-                .catalog
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            let snapshot = self.snapshot();
-            let mut tables: Vec<_> = catalog
-                .tables
-                .values()
-                .filter_map(|e| {
-                    let meta = e.meta.clone()?;
-                    Some(match &e.handle {
-                        Some(h) => (meta, Ok(h.clone_box())),
-                        None => (meta, Err(e.staged.as_ref().map(|s| s.rows.clone()))),
-                    })
-                })
-                .collect();
-            tables.sort_by_key(|(meta, _)| meta.id);
-            (snapshot, catalog.next_id, tables)
-        };
-        let ts = snapshot.timestamp().get();
-        let name = durable::checkpoint_name(ts);
-        durable::log::write_atomically(&*d.dir, &name, |file| {
-            let mut w = durable::CheckpointWriter::new(file, ts, next_id)?;
-            for (meta, rows) in &tables {
-                w.table(meta)?;
-                match rows {
-                    Ok(handle) => handle.checkpoint(ts, &mut w)?,
-                    Err(rows) => {
-                        for (k, row) in rows.iter().flatten() {
-                            durable::put_entry(w.row_buffer(), k, row);
-                            w.row_done()?;
-                        }
-                    }
-                }
-            }
-            w.finish()
-        })?;
-        drop(snapshot);
-        // The checkpoint is in place: what it covers can go.
-        for old in d
-            .dir
-            .list()
-            .map_err(|e| Error::io(e, "listing the database directory"))?
-        {
-            if durable::parse_checkpoint_name(&old).is_some_and(|t| t < ts) {
-                d.dir
-                    .remove(&old)
-                    .map_err(|e| Error::io(e, format!("removing {old}")))?;
-            }
-        }
-        wal.remove_through(ts)?;
-        Ok(Timestamp(ts))
+        checkpoint(&self.shared)
     }
 
     /// The directory of a database made by
@@ -1069,6 +1005,78 @@ impl fmt::Debug for Database {
     }
 }
 
+/// [`Database::checkpoint`], for the database and for the automatic
+/// checkpoint of a committer (through [`crate::engine::Checkpoint`]).
+fn checkpoint(shared: &Shared) -> Result<Timestamp> {
+    let core = &shared.core;
+    let (Some(d), Some(wal)) = (&shared.durable, &core.wal) else {
+        return Ok(Timestamp(core.manager.snapshot()));
+    };
+    let _one = d
+        .checkpointing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    // Every record after what is buffered now goes to a new segment,
+    // so that the old ones can go once the checkpoint covers them.
+    wal.rotate()?;
+    // The snapshot and the list of tables under the catalog's lock:
+    // DDL commits under its write lock, so the list is the catalog as
+    // of the snapshot. Staged tables' rows are copied out with it.
+    let (snapshot, next_id, tables) = {
+        let catalog = shared
+            .catalog
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let snapshot = Snapshot::new(Arc::clone(&shared.core));
+        let mut tables: Vec<_> = catalog
+            .tables
+            .values()
+            .filter_map(|e| {
+                let meta = e.meta.clone()?;
+                Some(match &e.handle {
+                    Some(h) => (meta, Ok(h.clone_box())),
+                    None => (meta, Err(e.staged.as_ref().map(|s| s.rows.clone()))),
+                })
+            })
+            .collect();
+        tables.sort_by_key(|(meta, _)| meta.id);
+        (snapshot, catalog.next_id, tables)
+    };
+    let ts = snapshot.timestamp().get();
+    let name = durable::checkpoint_name(ts);
+    durable::log::write_atomically(&*d.dir, &name, |file| {
+        let mut w = durable::CheckpointWriter::new(file, ts, next_id)?;
+        for (meta, rows) in &tables {
+            w.table(meta)?;
+            match rows {
+                Ok(handle) => handle.checkpoint(ts, &mut w)?,
+                Err(rows) => {
+                    for (k, row) in rows.iter().flatten() {
+                        durable::put_entry(w.row_buffer(), k, row);
+                        w.row_done()?;
+                    }
+                }
+            }
+        }
+        w.finish()
+    })?;
+    drop(snapshot);
+    // The checkpoint is in place: what it covers can go.
+    for old in d
+        .dir
+        .list()
+        .map_err(|e| Error::io(e, "listing the database directory"))?
+    {
+        if durable::parse_checkpoint_name(&old).is_some_and(|t| t < ts) {
+            d.dir
+                .remove(&old)
+                .map_err(|e| Error::io(e, format!("removing {old}")))?;
+        }
+    }
+    wal.remove_through(ts)?;
+    Ok(Timestamp(ts))
+}
+
 /// Takes the lock of a database directory: an OS file lock on `LOCK`,
 /// which the OS releases when the file is closed or the process dies.
 fn lock_dir(path: &Path) -> Result<std::fs::File> {
@@ -1085,35 +1093,20 @@ fn lock_dir(path: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Starts the thread that syncs a `Buffered` log every `interval` and
-/// writes automatic checkpoints. It holds the database weakly and stops
-/// once the database is dropped.
-fn durable_thread(db: &Database, durability: Durability, interval: Duration) {
-    let weak = Arc::downgrade(&db.shared);
-    let tick = match durability {
-        Durability::Buffered => interval,
-        _ => Duration::from_millis(100),
-    };
+/// Starts the thread that syncs a `Buffered` log every `interval`. It
+/// holds the log alone (not the database, whose lock goes with the
+/// engine), and stops once nothing else does, or the log fails.
+fn sync_thread(wal: Arc<Wal>, interval: Duration) {
     let spawned = std::thread::Builder::new()
-        .name("multiverse-log".into())
+        .name("multiverse-sync".into())
         .spawn(move || loop {
-            std::thread::sleep(tick);
-            let Some(shared) = weak.upgrade() else {
+            std::thread::sleep(interval);
+            if Arc::strong_count(&wal) == 1 || wal.sync_now().is_err() {
                 return;
-            };
-            let (Some(wal), Some(d)) = (&shared.core.wal, &shared.durable) else {
-                return;
-            };
-            if durability == Durability::Buffered && wal.sync_now().is_err() {
-                return;
-            }
-            if wal.since_checkpoint() >= d.checkpoint_after {
-                // An error here poisons the log or is reported by the next
-                // explicit checkpoint; the thread has no one to tell.
-                let _ = Database { shared: Arc::clone(&shared) }.checkpoint();
             }
         });
-    // Without the thread, `Buffered` syncs only at drop and checkpoints
-    // only when asked: still correct, and the OS refusing a thread is rare.
+    // Without the thread a `Buffered` log is synced at checkpoints and when
+    // the database is dropped: weaker, still correct, and rare (the OS
+    // refused a thread).
     drop(spawned);
 }

@@ -489,6 +489,7 @@ impl Transaction {
             // then new snapshots may see it (the durable horizon).
             wal.wait(ts)?;
             manager.advance_readable(ts);
+            self.db.maybe_checkpoint();
         }
         Ok(Some(Timestamp(ts)))
     }

@@ -155,6 +155,7 @@ fn run_and_kill(dir: &Path, storage: Storage, durability: Durability, seed: u64,
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let (opened, is_open) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut acks = Vec::new();
         let mut ready = false;
@@ -162,6 +163,7 @@ fn run_and_kill(dir: &Path, storage: Storage, durability: Durability, seed: u64,
             let Ok(line) = line else { break };
             if line.ends_with("ready") {
                 ready = true;
+                let _ = opened.send(());
             }
             let mut words = line.split(' ');
             if words.next() == Some("ack") {
@@ -176,6 +178,9 @@ fn run_and_kill(dir: &Path, storage: Storage, durability: Durability, seed: u64,
         }
         (ready, acks)
     });
+    // The moment is counted from the open (recovery included), however
+    // long a loaded machine takes to start the child.
+    let _ = is_open.recv_timeout(Duration::from_secs(120));
     std::thread::sleep(run);
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();

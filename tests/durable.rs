@@ -137,3 +137,25 @@ fn wrong_types_are_a_schema_mismatch_and_unencodable_ones_not_durable() {
 
 #[derive(Clone, PartialEq)]
 struct Opaque2;
+
+/// The directory stays locked while anything that can still commit to its
+/// log lives (here a table handle and a transaction that outlive every
+/// `Database` handle), and what they commit is recovered.
+#[test]
+fn the_lock_lives_as_long_as_anything_that_can_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(Storage::default(), Durability::Sync, dir.path());
+    let t: Accounts = db.create_table("accounts").unwrap();
+    let mut tx = db.begin();
+    drop(db);
+    assert!(matches!(
+        Database::builder().open(dir.path()),
+        Err(Error::Locked { .. })
+    ));
+    tx.insert(&t, 7, [7; 4]).unwrap();
+    tx.commit().unwrap();
+    drop(t);
+    let db = open(Storage::default(), Durability::Sync, dir.path());
+    let t = db.table::<u64, [i64; 4]>("accounts").unwrap();
+    assert_eq!(db.snapshot().get(&t, &7).unwrap(), Some([7; 4]));
+}

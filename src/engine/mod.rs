@@ -25,6 +25,9 @@ pub(crate) mod watermark;
 
 use self::gc::{Gc, GcPolicy};
 use self::manager::TxnManager;
+use crate::durable::wal::Wal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// The clock, the commit protocol, the registry of snapshots and the garbage
 /// collector of one database.
@@ -32,7 +35,34 @@ pub(crate) struct Engine {
     pub(crate) manager: TxnManager,
     pub(crate) gc: Gc,
     /// The redo log of a durable database (`Database::open`).
-    pub(crate) wal: Option<crate::durable::wal::Wal>,
+    pub(crate) wal: Option<Arc<Wal>>,
+    /// The directory's lock: held while anything that can commit to the
+    /// log lives (the database, a table handle, a transaction, a snapshot
+    /// all keep the engine), so no other process or database writes there.
+    /// Released after the drop's last sync.
+    lock: Option<std::fs::File>,
+    /// The automatic checkpoint: the log size that triggers one, who writes
+    /// it, and whether one is under way.
+    checkpoint_after: u64,
+    checkpointer: OnceLock<Weak<dyn Checkpoint>>,
+    checkpointing: AtomicBool,
+}
+
+/// Writes a checkpoint: implemented by the database above, so that the
+/// engine never names it.
+pub(crate) trait Checkpoint: Send + Sync {
+    fn checkpoint(&self) -> crate::Result<crate::Timestamp>;
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // A clean shutdown leaves the log synced (under `Buffered`, what
+        // the last interval wrote); a poisoned log has nothing to add. The
+        // lock goes after this, with the field.
+        if let Some(wal) = &self.wal {
+            let _ = wal.sync_now();
+        }
+    }
 }
 
 impl Engine {
@@ -44,6 +74,10 @@ impl Engine {
             manager: TxnManager::with_retain(retain),
             gc: Gc::new(policy),
             wal: None,
+            lock: None,
+            checkpoint_after: u64::MAX,
+            checkpointer: OnceLock::new(),
+            checkpointing: AtomicBool::new(false),
         }
     }
 
@@ -52,15 +86,54 @@ impl Engine {
     pub(crate) fn durable(
         policy: GcPolicy,
         retain: Option<std::time::Duration>,
-        wal: crate::durable::wal::Wal,
+        wal: Arc<Wal>,
         bounded: bool,
+        lock: std::fs::File,
+        checkpoint_after: u64,
     ) -> Self {
         let mut engine = Engine::new(policy, retain);
         if bounded {
             engine.manager.bound_by_durability();
         }
         engine.wal = Some(wal);
+        engine.lock = Some(lock);
+        engine.checkpoint_after = checkpoint_after;
         engine
+    }
+
+    /// Names who writes automatic checkpoints (once, before the database
+    /// is shared).
+    pub(crate) fn attach_checkpointer(&self, by: Weak<dyn Checkpoint>) {
+        let _ = self.checkpointer.set(by);
+    }
+
+    /// After a durable commit: once the log has grown past the threshold
+    /// since the last checkpoint, this committer writes one (one at a
+    /// time; the others go on). On the committer's thread, not a
+    /// background one, so that no thread of ours ever keeps a dropped
+    /// database (and its directory's lock) alive. An error is left for
+    /// the next explicit `checkpoint` to meet again: the commit itself
+    /// succeeded.
+    pub(crate) fn maybe_checkpoint(&self) {
+        let Some(wal) = &self.wal else {
+            return;
+        };
+        if wal.since_checkpoint() < self.checkpoint_after {
+            return;
+        }
+        // Acquire/Release: one checkpointer at a time; nothing else is
+        // published through the flag.
+        if self
+            .checkpointing
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        if let Some(db) = self.checkpointer.get().and_then(Weak::upgrade) {
+            let _ = db.checkpoint();
+        }
+        self.checkpointing.store(false, Ordering::Release);
     }
 }
 
