@@ -1018,7 +1018,11 @@ fn checkpoint(shared: &Shared) -> Result<Timestamp> {
         .unwrap_or_else(PoisonError::into_inner);
     // Every record after what is buffered now goes to a new segment,
     // so that the old ones can go once the checkpoint covers them.
-    wal.rotate()?;
+    let rotated = wal.rotate()?;
+    // Those records are synced: once published, new snapshots may see
+    // them, and the checkpoint's does, so that it covers the old segments.
+    core.manager.wait_published(rotated);
+    core.manager.advance_readable(rotated);
     // The snapshot and the list of tables under the catalog's lock:
     // DDL commits under its write lock, so the list is the catalog as
     // of the snapshot. Staged tables' rows are copied out with it.

@@ -160,6 +160,22 @@ impl TxnManager {
         self.active.raise_floor(ts);
     }
 
+    /// Waits until `ts`, a timestamp handed out, is published (a few
+    /// stamps away: the ordered step of its commit runs without waits).
+    pub(crate) fn wait_published(&self, ts: u64) {
+        let mut spins = 0u32;
+        // Acquire: the caller may then raise the horizon to `ts` (see
+        // `advance_readable`).
+        while self.visible.load(Ordering::Acquire) < ts {
+            spins += 1;
+            if spins < 64 {
+                spin_hint();
+            } else {
+                yield_now();
+            }
+        }
+    }
+
     /// Begins: a snapshot, registered until the returned slot drops.
     #[inline]
     pub(crate) fn begin(&self) -> (Slot, u64) {
