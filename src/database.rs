@@ -381,10 +381,22 @@ impl DatabaseBuilder {
         let fs = FsDir::open(&path)
             .map_err(|e| Error::io(e, format!("creating {}", path.display())))?;
         let lock = lock_dir(&path)?;
-        self.open_in(path, Arc::new(fs), lock)
+        self.open_in(path, Arc::new(fs), Some(lock))
     }
 
-    fn open_in(self, path: PathBuf, dir: Arc<dyn Dir>, lock: std::fs::File) -> Result<Database> {
+    /// Opens a durable database on the file operations `dir` (a simulated
+    /// device in tests), with no directory lock.
+    #[cfg(test)]
+    pub(crate) fn open_dir(self, dir: Arc<dyn Dir>) -> Result<Database> {
+        self.open_in(PathBuf::from("simulated"), dir, None)
+    }
+
+    fn open_in(
+        self,
+        path: PathBuf,
+        dir: Arc<dyn Dir>,
+        lock: Option<std::fs::File>,
+    ) -> Result<Database> {
         let (recovered, replayed) = durable::recover(&*dir)?;
         let last = recovered.last;
         let writer =

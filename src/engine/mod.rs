@@ -88,7 +88,7 @@ impl Engine {
         retain: Option<std::time::Duration>,
         wal: Arc<Wal>,
         bounded: bool,
-        lock: std::fs::File,
+        lock: Option<std::fs::File>,
         checkpoint_after: u64,
     ) -> Self {
         let mut engine = Engine::new(policy, retain);
@@ -96,7 +96,7 @@ impl Engine {
             engine.manager.bound_by_durability();
         }
         engine.wal = Some(wal);
-        engine.lock = Some(lock);
+        engine.lock = lock;
         engine.checkpoint_after = checkpoint_after;
         engine
     }
