@@ -84,6 +84,8 @@
 #![warn(missing_docs)]
 
 mod database;
+#[cfg(not(loom))]
+mod durable;
 mod engine;
 mod error;
 pub(crate) mod header;
