@@ -194,6 +194,7 @@ pub(crate) struct SimDir {
 
 type Inode = u64;
 
+#[derive(Clone)]
 struct SimState {
     files: HashMap<Inode, SimFile>,
     live: BTreeMap<String, Inode>,
@@ -212,6 +213,7 @@ struct SimFile {
     synced: Vec<u8>,
 }
 
+#[derive(Clone)]
 enum DirOp {
     Create(String, Inode),
     Rename(String, String),
@@ -404,6 +406,19 @@ impl SimDir {
         }
     }
 
+    /// The directory as a process crash (`kill -9`) leaves it: the OS keeps
+    /// every byte written and every entry, synced or not, and a power cut
+    /// afterwards may still lose what was not synced. Returns a new,
+    /// independent SimDir with no failure armed.
+    pub(crate) fn kill(&self) -> SimDir {
+        let mut state = self.lock().clone();
+        state.fail_write = None;
+        state.fail_sync = None;
+        SimDir {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
     /// Injected failures: after `n` more writes (appends, truncates)
     /// succeed, the next one fails with an `io::Error` (`n = 0`: the very
     /// next). A failed append leaves the first half of its bytes written (a
@@ -424,7 +439,10 @@ impl SimDir {
     /// byte: a test asked for the impossible.
     pub(crate) fn corrupt(&self, name: &str, offset: u64) {
         let mut s = self.lock();
-        let inode = *s.live.get(name).unwrap_or_else(|| panic!("no file {name:?}"));
+        let inode = *s
+            .live
+            .get(name)
+            .unwrap_or_else(|| panic!("no file {name:?}"));
         let f = s.files.get_mut(&inode).expect("an entry's inode exists");
         let at = offset as usize;
         assert!(at < f.data.len(), "{name:?} has no byte {offset}");
@@ -457,7 +475,11 @@ impl Dir for SimDir {
         let inode = match s.live.get(name) {
             // O_TRUNC: the same file, emptied (not durable until a sync).
             Some(&inode) => {
-                s.files.get_mut(&inode).expect("an entry's inode exists").data.clear();
+                s.files
+                    .get_mut(&inode)
+                    .expect("an entry's inode exists")
+                    .data
+                    .clear();
                 inode
             }
             None => {
@@ -488,7 +510,8 @@ impl Dir for SimDir {
         let mut s = self.lock();
         let inode = s.live.remove(from).ok_or_else(|| not_found(from))?;
         s.live.insert(to.to_string(), inode);
-        s.pending.push(DirOp::Rename(from.to_string(), to.to_string()));
+        s.pending
+            .push(DirOp::Rename(from.to_string(), to.to_string()));
         Ok(())
     }
 
@@ -520,7 +543,10 @@ impl LogFile for SimHandle {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut s = self.lock();
         let fail = fire(&mut s.fail_write);
-        let f = s.files.get_mut(&self.inode).expect("a handle's inode exists");
+        let f = s
+            .files
+            .get_mut(&self.inode)
+            .expect("a handle's inode exists");
         if fail {
             f.data.extend_from_slice(&bytes[..bytes.len() / 2]);
             return Err(injected("write"));
@@ -542,7 +568,10 @@ impl LogFile for SimHandle {
         if fire(&mut s.fail_write) {
             return Err(injected("truncate"));
         }
-        let f = s.files.get_mut(&self.inode).expect("a handle's inode exists");
+        let f = s
+            .files
+            .get_mut(&self.inode)
+            .expect("a handle's inode exists");
         // Like set_len: a longer length pads with zeros.
         f.data.resize(len as usize, 0);
         Ok(())
@@ -592,7 +621,10 @@ pub(crate) mod tests {
             // The crashed directory is durable as it is.
             assert_eq!(read(&crashed.crash(seed + 1), "a"), Some(got));
         }
-        assert_eq!(outcomes, [true; 3], "unsynced bytes may vanish, in whole or in part, or survive");
+        assert_eq!(
+            outcomes, [true; 3],
+            "unsynced bytes may vanish, in whole or in part, or survive"
+        );
         assert!(garbage_seen, "a torn sector leaves garbage sometimes");
     }
 
@@ -615,7 +647,10 @@ pub(crate) mod tests {
             dir.sync_dir().unwrap();
             assert_eq!(read(&dir.crash(seed), "ckpt").as_deref(), Some(&b"new"[..]));
         }
-        assert!(undone && kept, "a rename not dir-synced may be undone or kept");
+        assert!(
+            undone && kept,
+            "a rename not dir-synced may be undone or kept"
+        );
 
         // A created file not dir-synced may vanish; a removed one come back.
         let (mut vanished, mut back) = (false, false);
@@ -656,15 +691,17 @@ pub(crate) mod tests {
         dir.fail_write_after(1);
         f.append(b"1234").unwrap();
         assert!(f.append(b"5678").is_err());
-        assert_eq!(dir.read("a").unwrap(), b"123456", "a failed append is a short write");
+        assert_eq!(
+            dir.read("a").unwrap(),
+            b"123456",
+            "a failed append is a short write"
+        );
         f.append(b"9").unwrap();
 
         dir.fail_sync_after(0);
         assert!(f.sync().is_err());
         // The failed sync made nothing durable.
-        let lost = (0..50).any(|seed| {
-            read(&dir.crash(seed), "a").is_none_or(|b| b.len() < 7)
-        });
+        let lost = (0..50).any(|seed| read(&dir.crash(seed), "a").is_none_or(|b| b.len() < 7));
         assert!(lost);
         f.sync().unwrap();
         dir.fail_sync_after(0);
@@ -676,6 +713,24 @@ pub(crate) mod tests {
         dir.fail_write_after(0);
         assert!(f.truncate(1).is_err());
         assert_eq!(f.len(), 7);
+    }
+
+    #[test]
+    fn a_kill_keeps_every_written_byte_but_not_its_durability() {
+        let dir = SimDir::new();
+        let mut f = write(&dir, "a", b"synced", true);
+        dir.sync_dir().unwrap();
+        f.append(b"+written").unwrap();
+        write(&dir, "b", b"new", false);
+        let killed = dir.kill();
+        assert_eq!(killed.read("a").unwrap(), b"synced+written");
+        assert_eq!(killed.read("b").unwrap(), b"new");
+        // Still not durable: a power cut after the restart may lose them.
+        let lost = (0..50).any(|seed| {
+            let c = killed.crash(seed);
+            c.read("b").is_err() || c.read("a").unwrap().len() < 14
+        });
+        assert!(lost);
     }
 
     #[test]
@@ -698,22 +753,24 @@ pub(crate) mod tests {
         dir.remove("b").unwrap();
         f.append(b"y").unwrap();
         assert!(dir.list().unwrap().is_empty());
-        assert_eq!(dir.open_append("b").err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        assert_eq!(
+            dir.open_append("b").err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound)
+        );
     }
 
     /// A fresh directory under the system's temporary directory, removed on drop.
     pub(crate) struct TempDir(pub(crate) PathBuf);
 
     impl TempDir {
+        /// A path named after `tag`, this process and a counter; not created.
         pub(crate) fn new(tag: &str) -> TempDir {
             use std::sync::atomic::{AtomicU64, Ordering};
             static N: AtomicU64 = AtomicU64::new(0);
             // Relaxed: the counter only has to hand out distinct numbers.
             let n = N.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!(
-                "multiverse-{tag}-{}-{n}",
-                std::process::id()
-            ));
+            let path =
+                std::env::temp_dir().join(format!("multiverse-{tag}-{}-{n}", std::process::id()));
             let _ = fs::remove_dir_all(&path);
             TempDir(path)
         }
@@ -753,6 +810,9 @@ pub(crate) mod tests {
         dir.remove("b").unwrap();
         assert!(dir.list().unwrap().is_empty());
         assert_eq!(dir.read("b").unwrap_err().kind(), io::ErrorKind::NotFound);
-        assert_eq!(dir.open_append("b").err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        assert_eq!(
+            dir.open_append("b").err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound)
+        );
     }
 }

@@ -246,7 +246,8 @@ pub(crate) fn replay(
             };
             let mut file = dir.open_append(name).map_err(io("opening"))?;
             if pos < bytes.len() {
-                file.truncate(pos as u64).map_err(io("cutting the torn tail of"))?;
+                file.truncate(pos as u64)
+                    .map_err(io("cutting the torn tail of"))?;
                 out.torn_bytes = (bytes.len() - pos) as u64;
             }
             file.sync().map_err(io("syncing"))?;
@@ -416,7 +417,9 @@ mod tests {
     /// complete it).
     fn payload(ts: u64) -> Vec<u8> {
         let n = (ts * 7 % 41) as usize;
-        (0..n).map(|i| (ts as u8).wrapping_add(i as u8) | 0x80).collect()
+        (0..n)
+            .map(|i| (ts as u8).wrapping_add(i as u8) | 0x80)
+            .collect()
     }
 
     fn framed(ts: u64) -> Vec<u8> {
@@ -505,7 +508,13 @@ mod tests {
         }
         assert!(segment_name(9) < segment_name(10));
         assert_eq!(segment_name(7), "log-00000000000000000007");
-        for other in ["log-7", "log-00000000000000000007.tmp", "ckpt-1", "log-0000000000000000000x", "log-99999999999999999999"] {
+        for other in [
+            "log-7",
+            "log-00000000000000000007.tmp",
+            "ckpt-1",
+            "log-0000000000000000000x",
+            "log-99999999999999999999",
+        ] {
             assert_eq!(parse_segment_name(other), None, "{other}");
         }
     }
@@ -533,7 +542,10 @@ mod tests {
         assert_eq!(r.last_ts, 500);
         // Other files are not the log's.
         write_atomically(&dir, "ckpt-00000000000000000050", |f| wr(f.append(b"x"))).unwrap();
-        dir.create("log-00000000000000000999.tmp").unwrap().append(b"junk").unwrap();
+        dir.create("log-00000000000000000999.tmp")
+            .unwrap()
+            .append(b"junk")
+            .unwrap();
         assert_eq!(collect(&dir, 0).unwrap().0, expected(1..130));
     }
 
@@ -542,7 +554,14 @@ mod tests {
         let dir = SimDir::new();
         let (frames, r) = collect(&dir, 7).unwrap();
         assert!(frames.is_empty());
-        assert_eq!(r, Replayed { last_ts: 7, last_segment: None, torn_bytes: 0 });
+        assert_eq!(
+            r,
+            Replayed {
+                last_ts: 7,
+                last_segment: None,
+                torn_bytes: 0
+            }
+        );
         let mut w = LogWriter::open(Arc::new(dir.clone()), None, 8).unwrap();
         assert_eq!(w.segment(), segment_name(8));
         w.append(&framed(8)).unwrap();
@@ -551,6 +570,27 @@ mod tests {
         // Synced and dir-synced: every crash keeps it.
         for seed in 0..20 {
             assert_eq!(collect(&dir.crash(seed), 7).unwrap().0, expected([8]));
+        }
+    }
+
+    /// A process killed after writing a segment but before syncing it or
+    /// its directory entry: replay reads the frames from the OS's cache, and
+    /// makes them durable before the database can acknowledge them.
+    #[test]
+    fn replay_makes_what_it_read_durable() {
+        let dir = SimDir::new();
+        let mut f = dir.create(&segment_name(1)).unwrap();
+        for ts in 1..5 {
+            f.append(&framed(ts)).unwrap();
+        }
+        let dir = dir.kill();
+        assert_eq!(collect(&dir, 0).unwrap().0, expected(1..5));
+        for seed in 0..40 {
+            assert_eq!(
+                collect(&dir.crash(seed), 0).unwrap().0,
+                expected(1..5),
+                "seed {seed}"
+            );
         }
     }
 
@@ -576,7 +616,8 @@ mod tests {
                 assert_eq!(dir.read(seg).unwrap(), whole, "cut to the last whole frame");
                 // The cut is durable, and the log goes on after it.
                 let dir = dir.crash(cut as u64);
-                let mut w = LogWriter::open(Arc::new(dir.clone()), r.last_segment, r.last_ts + 1).unwrap();
+                let mut w =
+                    LogWriter::open(Arc::new(dir.clone()), r.last_segment, r.last_ts + 1).unwrap();
                 w.append(&framed(30)).unwrap();
                 w.sync().unwrap();
                 let (frames, r) = collect(&dir, 0).unwrap();
@@ -616,7 +657,10 @@ mod tests {
         dir.corrupt(&names[1], at as u64);
         let (frames, r) = collect(&dir, 0).unwrap();
         assert_eq!(frames, expected(1..11));
-        assert_eq!(r.torn_bytes as usize, (11..20).map(|ts| framed(ts).len()).sum::<usize>());
+        assert_eq!(
+            r.torn_bytes as usize,
+            (11..20).map(|ts| framed(ts).len()).sum::<usize>()
+        );
     }
 
     /// A flipped byte anywhere in a segment before the last: Corrupt, naming
@@ -640,8 +684,16 @@ mod tests {
                 dir.corrupt(seg, at as u64);
                 let before = dir.read(&names[2]).unwrap();
                 match collect(&dir, 0) {
-                    Err(Error::Corrupt { file, offset, reason }) => {
-                        assert_eq!((&file[..], offset), (&seg[..], start as u64), "byte {at}: {reason}");
+                    Err(Error::Corrupt {
+                        file,
+                        offset,
+                        reason,
+                    }) => {
+                        assert_eq!(
+                            (&file[..], offset),
+                            (&seg[..], start as u64),
+                            "byte {at}: {reason}"
+                        );
                     }
                     other => panic!("byte {at}: {other:?}"),
                 }
@@ -669,7 +721,9 @@ mod tests {
         first.extend_from_slice(&absurd);
         overwrite(&dir, &names[0], &first);
         match collect(&dir, 0) {
-            Err(Error::Corrupt { file, offset, .. }) => assert_eq!((file, offset), (names[0].clone(), at as u64)),
+            Err(Error::Corrupt { file, offset, .. }) => {
+                assert_eq!((file, offset), (names[0].clone(), at as u64))
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(dir.read(&names[1]).unwrap().len(), whole);
@@ -684,9 +738,14 @@ mod tests {
         let at = bytes.len();
         bytes.extend(framed(5));
         bytes.extend(framed(6));
-        dir.create(&segment_name(4)).unwrap().append(&bytes).unwrap();
+        dir.create(&segment_name(4))
+            .unwrap()
+            .append(&bytes)
+            .unwrap();
         match collect(&dir, 0) {
-            Err(Error::Corrupt { file, offset, .. }) => assert_eq!((file, offset), (segment_name(4), at as u64)),
+            Err(Error::Corrupt { file, offset, .. }) => {
+                assert_eq!((file, offset), (segment_name(4), at as u64))
+            }
             other => panic!("{other:?}"),
         }
         // Across segments: a frame at or above the next segment's first ts.
@@ -694,18 +753,34 @@ mod tests {
         let mut bytes = framed(4);
         let at = bytes.len();
         bytes.extend(framed(9));
-        dir.create(&segment_name(4)).unwrap().append(&bytes).unwrap();
-        dir.create(&segment_name(9)).unwrap().append(&framed(10)).unwrap();
+        dir.create(&segment_name(4))
+            .unwrap()
+            .append(&bytes)
+            .unwrap();
+        dir.create(&segment_name(9))
+            .unwrap()
+            .append(&framed(10))
+            .unwrap();
         match collect(&dir, 0) {
-            Err(Error::Corrupt { file, offset, .. }) => assert_eq!((file, offset), (segment_name(4), at as u64)),
+            Err(Error::Corrupt { file, offset, .. }) => {
+                assert_eq!((file, offset), (segment_name(4), at as u64))
+            }
             other => panic!("{other:?}"),
         }
         // And across segments, falling: 8 in the first, 6 in the second.
         let dir = SimDir::new();
-        dir.create(&segment_name(4)).unwrap().append(&framed(8)).unwrap();
-        dir.create(&segment_name(5)).unwrap().append(&framed(6)).unwrap();
+        dir.create(&segment_name(4))
+            .unwrap()
+            .append(&framed(8))
+            .unwrap();
+        dir.create(&segment_name(5))
+            .unwrap()
+            .append(&framed(6))
+            .unwrap();
         match collect(&dir, 0) {
-            Err(Error::Corrupt { file, offset, .. }) => assert_eq!((file, offset), (segment_name(4), 0)),
+            Err(Error::Corrupt { file, offset, .. }) => {
+                assert_eq!((file, offset), (segment_name(4), 0))
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -720,7 +795,11 @@ mod tests {
         let mut seen = Vec::new();
         let r = replay(&dir, 0, |ts, _| {
             seen.push(ts);
-            if ts == 6 { Err(Error::NotFound) } else { Ok(()) }
+            if ts == 6 {
+                Err(Error::NotFound)
+            } else {
+                Ok(())
+            }
         });
         assert_eq!(r, Err(Error::NotFound));
         assert_eq!(seen, [1, 2, 3, 4, 5, 6]);
@@ -732,11 +811,19 @@ mod tests {
         let dir = SimDir::new();
         let names = write_log(&dir, &[1..5, 5..9, 9..12]);
         let mut w = LogWriter::open(Arc::new(dir.clone()), Some(names[2].clone()), 12).unwrap();
-        assert_eq!(w.remove_through(3).unwrap(), 0, "ts 4 is in the first segment");
+        assert_eq!(
+            w.remove_through(3).unwrap(),
+            0,
+            "ts 4 is in the first segment"
+        );
         assert_eq!(w.remove_through(4).unwrap(), 1);
         assert_eq!(w.remove_through(7).unwrap(), 0);
         assert_eq!(w.remove_through(8).unwrap(), 1);
-        assert_eq!(w.remove_through(u64::MAX).unwrap(), 0, "the current segment stays");
+        assert_eq!(
+            w.remove_through(u64::MAX).unwrap(),
+            0,
+            "the current segment stays"
+        );
         assert_eq!(dir.list().unwrap(), [names[2].clone()]);
         assert_eq!(collect(&dir, 8).unwrap().0, expected(9..12));
         // The removals were dir-synced.
@@ -753,7 +840,10 @@ mod tests {
         let dir = SimDir::new();
         let names = write_log(&dir, &[1..4, 20..20]);
         let (_, r) = collect(&dir, 0).unwrap();
-        assert_eq!((r.last_ts, r.last_segment.as_deref()), (3, Some(&names[1][..])));
+        assert_eq!(
+            (r.last_ts, r.last_segment.as_deref()),
+            (3, Some(&names[1][..]))
+        );
         let mut w = LogWriter::open(Arc::new(dir.clone()), r.last_segment, 4).unwrap();
         w.rotate(4).unwrap();
         assert_eq!(w.segment(), names[1], "an empty segment is kept");
@@ -764,7 +854,11 @@ mod tests {
         w.append(&framed(6)).unwrap();
         w.sync().unwrap();
         assert_eq!(collect(&dir, 0).unwrap().0, expected(1..7));
-        assert_eq!(w.remove_through(5).unwrap(), 0, "names bound from above only");
+        assert_eq!(
+            w.remove_through(5).unwrap(),
+            0,
+            "names bound from above only"
+        );
         assert_eq!(w.remove_through(20).unwrap(), 2);
         assert_eq!(collect(&dir, 5).unwrap().0, expected([6]));
     }
@@ -811,7 +905,10 @@ mod tests {
             dir.fail_sync_after(0);
             assert!(w.sync().is_err());
             let (frames, r) = collect(&dir.crash(seed), 0).unwrap();
-            assert!(frames == expected([1]) || frames == expected([1, 2]), "{frames:?}");
+            assert!(
+                frames == expected([1]) || frames == expected([1, 2]),
+                "{frames:?}"
+            );
             lost |= frames.len() == 1;
             kept |= frames.len() == 2;
             assert_eq!(r.last_ts, frames.len() as u64);
@@ -882,7 +979,10 @@ mod tests {
         Rotate,
         /// Remove through the ts of a synced frame, picked by this number.
         RemoveThrough(usize),
+        /// A power cut, its outcome chosen by the seed.
         Crash(u64),
+        /// A process crash: the OS keeps every byte written.
+        Kill,
         FailWrite(u64),
         FailSync(u64),
     }
@@ -894,6 +994,7 @@ mod tests {
             1 => Just(Op::Rotate),
             1 => any::<usize>().prop_map(Op::RemoveThrough),
             2 => any::<u64>().prop_map(Op::Crash),
+            1 => Just(Op::Kill),
             1 => (0..3u64).prop_map(Op::FailWrite),
             1 => (0..3u64).prop_map(Op::FailSync),
         ]
@@ -908,6 +1009,8 @@ mod tests {
         appended: Frames,
         /// `appended[..must]` were synced: every crash keeps them.
         must: usize,
+        /// `appended[..written]` were appended without error: a kill keeps them.
+        written: usize,
         next_ts: u64,
         /// Replay skips ts <= floor (segments through it may be removed).
         floor: u64,
@@ -919,7 +1022,16 @@ mod tests {
         fn new() -> Self {
             let dir = SimDir::new();
             let writer = LogWriter::open(Arc::new(dir.clone()), None, 1).unwrap();
-            Model { dir, writer: Some(writer), appended: Vec::new(), must: 0, next_ts: 1, floor: 0, armed: false }
+            Model {
+                dir,
+                writer: Some(writer),
+                appended: Vec::new(),
+                must: 0,
+                written: 0,
+                next_ts: 1,
+                floor: 0,
+                armed: false,
+            }
         }
 
         /// An operation's result: on error, there must have been a failure
@@ -937,22 +1049,30 @@ mod tests {
         }
 
         fn step(&mut self, op: &Op) {
-            if let Op::Crash(seed) = *op {
-                return self.crash(seed);
+            match *op {
+                Op::Crash(seed) => return self.restart(self.dir.crash(seed), self.must, seed),
+                Op::Kill => return self.restart(self.dir.kill(), self.written, 0),
+                _ => {}
             }
-            let Some(w) = self.writer.as_mut() else { return };
+            let Some(w) = self.writer.as_mut() else {
+                return;
+            };
             match op {
                 Op::Append(sizes) => {
                     let mut buf = Vec::new();
                     for &n in sizes {
-                        let p: Vec<u8> = (0..n).map(|i| (self.next_ts as u8).wrapping_add(i as u8)).collect();
+                        let p: Vec<u8> = (0..n)
+                            .map(|i| (self.next_ts as u8).wrapping_add(i as u8))
+                            .collect();
                         frame(self.next_ts, &p, &mut buf);
                         // Appended even if the write fails: part of it may land.
                         self.appended.push((self.next_ts, p));
                         self.next_ts += 1;
                     }
                     let r = w.append(&buf);
-                    self.check(r);
+                    if self.check(r).is_some() {
+                        self.written = self.appended.len();
+                    }
                 }
                 Op::Sync => {
                     let r = w.sync();
@@ -984,29 +1104,39 @@ mod tests {
                     self.dir.fail_sync_after(*n);
                     self.armed = true;
                 }
-                Op::Crash(_) => unreachable!(),
+                Op::Crash(_) | Op::Kill => unreachable!(),
             }
         }
 
-        /// Crash, replay, check, and go on from what was replayed.
-        fn crash(&mut self, seed: u64) {
+        /// Restarts on `dir`, what a crash left, which must hold
+        /// `appended[..kept]`: replays, checks, and goes on from what was
+        /// replayed.
+        fn restart(&mut self, dir: SimDir, kept: usize, seed: u64) {
             self.writer = None;
-            let dir = self.dir.crash(seed);
             let (got, r) = collect(&dir, self.floor).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
             let first = self.appended.partition_point(|&(ts, _)| ts <= self.floor);
             let may = &self.appended[first..];
-            assert!(got.len() <= may.len() && got[..] == may[..got.len()], "seed {seed}: not a prefix of what was appended");
-            assert!(first + got.len() >= self.must, "seed {seed}: lost a synced frame: {} < {}", first + got.len(), self.must);
+            assert!(
+                got.len() <= may.len() && got[..] == may[..got.len()],
+                "seed {seed}: not a prefix of what was appended"
+            );
+            assert!(
+                first + got.len() >= kept,
+                "seed {seed}: lost a frame: {} < {kept}",
+                first + got.len()
+            );
             assert_eq!(r.last_ts, got.last().map_or(self.floor, |f| f.0));
-            // The replay made its tail durable: a second crash keeps all of it.
+            // The replay made what it read durable: a power cut keeps all of it.
             let again = collect(&dir.crash(seed ^ 1), self.floor).unwrap();
             assert_eq!((again.0, again.1.torn_bytes), (got.clone(), 0));
 
             self.appended.truncate(first + got.len());
             self.must = self.appended.len();
+            self.written = self.appended.len();
             self.next_ts = r.last_ts + 1;
             self.armed = false;
-            self.writer = Some(LogWriter::open(Arc::new(dir.clone()), r.last_segment, self.next_ts).unwrap());
+            self.writer =
+                Some(LogWriter::open(Arc::new(dir.clone()), r.last_segment, self.next_ts).unwrap());
             self.dir = dir;
         }
     }
@@ -1016,7 +1146,8 @@ mod tests {
 
         /// sled's crash-test model on the simulated device: after every
         /// crash, replay gives exactly a prefix of the appended frames that
-        /// holds every synced one, whatever failed before it.
+        /// holds every synced one (after a kill, every one written),
+        /// whatever failed before it; and what it replayed, it made durable.
         #[test]
         fn replay_after_any_crash_is_a_prefix_holding_every_synced_frame(
             ops in prop::collection::vec(op(), 1..60),
@@ -1026,7 +1157,8 @@ mod tests {
             for op in &ops {
                 m.step(op);
             }
-            m.crash(last_seed);
+            let dir = m.dir.crash(last_seed);
+            m.restart(dir, m.must, last_seed);
         }
     }
 }
