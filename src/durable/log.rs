@@ -1,7 +1,7 @@
 //! The redo log: frames, segments, replay after a crash.
 //!
-//! The log is a sequence of frames, one per committed write transaction (the
-//! lead's record bytes are the payload), in strictly rising commit-timestamp
+//! The log is a sequence of frames, one per committed write transaction (its
+//! redo record is the payload), in strictly rising commit-timestamp
 //! order, spread over segment files named `log-{first_ts:020}` (twenty
 //! digits, so that names sort as numbers do).
 //!
@@ -50,11 +50,12 @@
 //! written in commit order, and a CRC that matches says these are the
 //! bytes that were written.
 //!
-//! One consequence: a byte flipped (by the disk, by a user) in the last
-//! segment is indistinguishable from a torn write and cuts the log there.
-//! The last frame of a log can never be told apart from a torn one; for
-//! the frames before it, the crash model says the same, because unsynced
-//! pages may reach the disk in any order.
+//! One consequence: damage in the last segment (a byte flipped by the disk
+//! or by a hand) is cut off like a torn write, not reported. In the last
+//! frame the two cannot be told apart at all; before it they cannot either,
+//! because unsynced pages may reach the disk in any order, so a crash can
+//! leave a bad frame with good ones after it. `torn_bytes` says how much
+//! was cut.
 
 use super::device::{Dir, LogFile};
 use crate::{Error, Result};
