@@ -505,6 +505,12 @@ impl DatabaseBuilder {
 }
 
 impl Database {
+    /// The engine's log (tests rotate it by hand).
+    #[cfg(test)]
+    pub(crate) fn wal(&self) -> &crate::durable::wal::Wal {
+        self.shared.core.wal.as_deref().expect("a durable database")
+    }
+
     /// An empty database over `storage`.
     pub fn new(storage: Storage) -> Self {
         Self::builder().storage(storage).build()

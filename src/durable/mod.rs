@@ -49,6 +49,9 @@ pub(crate) mod device;
 pub(crate) mod log;
 pub(crate) mod wal;
 
+#[cfg(test)]
+mod sim_tests;
+
 pub use codec::{Codec, Codecs, DecodeError, Persist};
 
 use self::codec::{read_len, write_len};
