@@ -44,7 +44,9 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().ok_or("usage: durable_bank DIR [--seconds S] [--threads N] [--buffered] [--store NAME] [--check]")?;
+    let dir = args.next().ok_or(
+        "usage: durable_bank DIR [--seconds S] [--threads N] [--buffered] [--store NAME] [--check]",
+    )?;
     let mut parsed = Args {
         dir,
         seconds: None,
@@ -56,8 +58,18 @@ fn parse() -> Result<Args, String> {
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
-            "--seconds" => parsed.seconds = Some(value("--seconds")?.parse().map_err(|e| format!("--seconds: {e}"))?),
-            "--threads" => parsed.threads = value("--threads")?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--seconds" => {
+                parsed.seconds = Some(
+                    value("--seconds")?
+                        .parse()
+                        .map_err(|e| format!("--seconds: {e}"))?,
+                )
+            }
+            "--threads" => {
+                parsed.threads = value("--threads")?
+                    .parse()
+                    .map_err(|e| format!("--threads: {e}"))?
+            }
             "--buffered" => parsed.durability = Durability::Buffered,
             "--check" => parsed.check = true,
             "--store" => {
@@ -65,7 +77,10 @@ fn parse() -> Result<Args, String> {
                 parsed.storage = Storage::ALL
                     .into_iter()
                     .find(|s| s.to_string() == name)
-                    .ok_or(format!("--store: one of {:?}", Storage::ALL.map(|s| s.to_string())))?;
+                    .ok_or(format!(
+                        "--store: one of {:?}",
+                        Storage::ALL.map(|s| s.to_string())
+                    ))?;
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -75,17 +90,28 @@ fn parse() -> Result<Args, String> {
 
 /// Checks the recovered bank; returns the number of transfers it holds.
 fn check(db: &Database, accounts: &Accounts) -> Result<u64, String> {
-    let rows: Vec<(u64, [i64; 3])> = db.snapshot().scan(accounts, ..).map_err(|e| e.to_string())?.collect();
+    let rows: Vec<(u64, [i64; 3])> = db
+        .snapshot()
+        .scan(accounts, ..)
+        .map_err(|e| e.to_string())?
+        .collect();
     if rows.len() as u64 != ACCOUNTS {
         return Err(format!("{} accounts, expected {ACCOUNTS}", rows.len()));
     }
     let total: i64 = rows.iter().map(|(_, r)| r[0]).sum();
     if total != ACCOUNTS as i64 * INITIAL {
-        return Err(format!("the total is {total}, expected {}", ACCOUNTS as i64 * INITIAL));
+        return Err(format!(
+            "the total is {total}, expected {}",
+            ACCOUNTS as i64 * INITIAL
+        ));
     }
-    let (ins, outs): (i64, i64) = rows.iter().fold((0, 0), |(i, o), (_, r)| (i + r[1], o + r[2]));
+    let (ins, outs): (i64, i64) = rows
+        .iter()
+        .fold((0, 0), |(i, o), (_, r)| (i + r[1], o + r[2]));
     if ins != outs {
-        return Err(format!("{ins} transfers in, {outs} out: a transfer was recovered in part"));
+        return Err(format!(
+            "{ins} transfers in, {outs} out: a transfer was recovered in part"
+        ));
     }
     Ok(ins as u64)
 }
@@ -119,13 +145,16 @@ fn run(args: Args) -> Result<(), String> {
         return Ok(());
     }
     let commits = AtomicU64::new(0);
-    let deadline = args.seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let deadline = args
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let start = Instant::now();
     std::thread::scope(|scope| {
         for thread in 0..args.threads {
             let (db, accounts, commits) = (&db, &accounts, &commits);
             scope.spawn(move || {
-                let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(thread as u64 + 1) ^ start.elapsed().as_nanos() as u64;
+                let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(thread as u64 + 1)
+                    ^ start.elapsed().as_nanos() as u64;
                 while deadline.is_none_or(|d| Instant::now() < d) {
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
@@ -173,7 +202,10 @@ fn run(args: Args) -> Result<(), String> {
     let n = commits.load(Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
     check(&db, &accounts)?;
-    println!("{n} transfers in {secs:.2} s: {:.0} commits/s", n as f64 / secs);
+    println!(
+        "{n} transfers in {secs:.2} s: {:.0} commits/s",
+        n as f64 / secs
+    );
     Ok(())
 }
 

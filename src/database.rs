@@ -8,8 +8,8 @@ use crate::engine::gc::GcPolicy;
 use crate::engine::{Engine, Sweep};
 use crate::table::{HashPoints, Key, PointIndex};
 use crate::{
-    Codecs, DatabaseStats, Error, GcStats, Result, Snapshot, Storage, Table, TableStats,
-    Timestamp, Transaction, Tuple,
+    Codecs, DatabaseStats, Error, GcStats, Result, Snapshot, Storage, Table, TableStats, Timestamp,
+    Transaction, Tuple,
 };
 use crossbeam_epoch as epoch;
 use std::any::{Any, TypeId};
@@ -378,8 +378,8 @@ impl DatabaseBuilder {
     /// ```
     pub fn open(self, path: impl AsRef<Path>) -> Result<Database> {
         let path = path.as_ref().to_path_buf();
-        let fs = FsDir::open(&path)
-            .map_err(|e| Error::io(e, format!("creating {}", path.display())))?;
+        let fs =
+            FsDir::open(&path).map_err(|e| Error::io(e, format!("creating {}", path.display())))?;
         let lock = lock_dir(&path)?;
         self.open_in(path, Arc::new(fs), Some(lock))
     }
@@ -469,7 +469,12 @@ impl DatabaseBuilder {
         self.finish(engine, Catalog::default(), None)
     }
 
-    fn finish(&self, mut engine: Engine, catalog: Catalog, durable: Option<DurableState>) -> Database {
+    fn finish(
+        &self,
+        mut engine: Engine,
+        catalog: Catalog,
+        durable: Option<DurableState>,
+    ) -> Database {
         #[cfg(not(loom))]
         let (policy, vacuum) = match self.gc {
             GcPolicy::Vacuum { interval } => match crate::engine::vacuum::Vacuum::start(interval) {
@@ -1107,11 +1112,18 @@ fn lock_dir(path: &Path) -> Result<std::fs::File> {
         .truncate(false)
         .write(true)
         .open(path.join(durable::LOCK_FILE))
-        .map_err(|e| Error::io(e, format!("opening {}", path.join(durable::LOCK_FILE).display())))?;
+        .map_err(|e| {
+            Error::io(
+                e,
+                format!("opening {}", path.join(durable::LOCK_FILE).display()),
+            )
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: path.into() }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(e, format!("locking {}", path.display()))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(e, format!("locking {}", path.display())))
+        }
     }
 }
 

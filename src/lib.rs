@@ -101,7 +101,8 @@ mod tuple;
 
 pub use database::{Database, DatabaseBuilder, DEFAULT_TRANSACT_ATTEMPTS};
 pub use durable::{
-    Codec, Codecs, DecodeError, Durability, Persist, DEFAULT_CHECKPOINT_AFTER, DEFAULT_SYNC_INTERVAL,
+    Codec, Codecs, DecodeError, Durability, Persist, DEFAULT_CHECKPOINT_AFTER,
+    DEFAULT_SYNC_INTERVAL,
 };
 pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};

@@ -142,7 +142,13 @@ fn crash_child() {
 
 /// One kill: runs the child on `dir` for about `run`, kills it, returns the
 /// acknowledged (thread, seq) pairs.
-fn run_and_kill(dir: &Path, storage: Storage, durability: Durability, seed: u64, run: Duration) -> Vec<(u64, u64)> {
+fn run_and_kill(
+    dir: &Path,
+    storage: Storage,
+    durability: Durability,
+    seed: u64,
+    run: Duration,
+) -> Vec<(u64, u64)> {
     let mode = match durability {
         Durability::Sync => "sync",
         _ => "buffered",
@@ -192,7 +198,13 @@ fn run_and_kill(dir: &Path, storage: Storage, durability: Durability, seed: u64,
 
 /// Reopens `dir` and checks the recovered bank against everything ever
 /// acknowledged on it.
-fn check(dir: &Path, storage: Storage, durability: Durability, acked: &[(u64, u64)], what: &str) -> usize {
+fn check(
+    dir: &Path,
+    storage: Storage,
+    durability: Durability,
+    acked: &[(u64, u64)],
+    what: &str,
+) -> usize {
     let db = builder(storage, durability).open(dir).unwrap();
     let accounts = db.table::<u64, [i64; 2]>("accounts").unwrap();
     let history = db.table::<u64, [i64; 3]>("history").unwrap();
@@ -210,16 +222,26 @@ fn check(dir: &Path, storage: Storage, durability: Durability, acked: &[(u64, u6
         let to = expected.get_mut(&(to as u64)).unwrap();
         to[0] += amount;
         to[1] += 1;
-        per_thread.entry(key >> 32).or_default().push(key & 0xffff_ffff);
+        per_thread
+            .entry(key >> 32)
+            .or_default()
+            .push(key & 0xffff_ffff);
     }
     assert_eq!(balances, expected, "{what}: a transfer recovered in part");
     for (thread, seqs) in &per_thread {
         let n = seqs.len() as u64;
-        assert_eq!(*seqs, (0..n).collect::<Vec<_>>(), "{what}: thread {thread} has a gap");
+        assert_eq!(
+            *seqs,
+            (0..n).collect::<Vec<_>>(),
+            "{what}: thread {thread} has a gap"
+        );
     }
     for &(thread, seq) in acked {
         let n = per_thread.get(&thread).map_or(0, |s| s.len() as u64);
-        assert!(seq < n, "{what}: acknowledged commit {thread}/{seq} lost (recovered {n})");
+        assert!(
+            seq < n,
+            "{what}: acknowledged commit {thread}/{seq} lost (recovered {n})"
+        );
     }
     per_thread.values().map(Vec::len).sum()
 }
@@ -244,7 +266,9 @@ fn every_acknowledged_commit_survives_kill_9() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("kill -9 rounds: {rounds}, seed {seed} (MULTIVERSE_CRASH_SEED={seed} replays the moments)");
+    eprintln!(
+        "kill -9 rounds: {rounds}, seed {seed} (MULTIVERSE_CRASH_SEED={seed} replays the moments)"
+    );
     let mut rng = seed | 1;
     for storage in Storage::ALL {
         for durability in [Durability::Sync, Durability::Buffered] {
@@ -255,13 +279,20 @@ fn every_acknowledged_commit_survives_kill_9() {
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 let run = Duration::from_millis(100 + rng % 300);
-                let what = format!("{storage}/{durability:?} round {round} after {run:?} (seed {seed})");
+                let what =
+                    format!("{storage}/{durability:?} round {round} after {run:?} (seed {seed})");
                 acked.extend(run_and_kill(dir.path(), storage, durability, rng, run));
                 let recovered = check(dir.path(), storage, durability, &acked, &what);
                 let files = std::fs::read_dir(dir.path()).unwrap().count();
-                eprintln!("{what}: {} acknowledged, {recovered} recovered, {files} files", acked.len());
+                eprintln!(
+                    "{what}: {} acknowledged, {recovered} recovered, {files} files",
+                    acked.len()
+                );
             }
-            assert!(!acked.is_empty(), "{storage}/{durability:?}: nothing was acknowledged");
+            assert!(
+                !acked.is_empty(),
+                "{storage}/{durability:?}: nothing was acknowledged"
+            );
         }
     }
 }

@@ -550,7 +550,7 @@ mod tests {
     fn a_framed_encoding_moves_its_length_when_it_needs_more_than_a_byte() {
         for n in [0usize, 1, 127, 128, 300, 70_000] {
             let mut out = vec![9];
-            encode_framed(&mut out, |o| o.extend(std::iter::repeat(7u8).take(n)));
+            encode_framed(&mut out, |o| o.extend(std::iter::repeat_n(7u8, n)));
             let mut r = Reader { bytes: &out[1..] };
             assert_eq!(r.bytes().unwrap().len(), n);
             assert!(r.done());

@@ -189,10 +189,19 @@ fn a_failed_sync_fails_every_later_commit_and_hides_the_failed_one() {
         db.transact(|tx| tx.insert(&t, 1, [1])).unwrap();
         dir.fail_sync_after(0);
         let failed = db.transact(|tx| tx.update(&t, &1, [2]));
-        assert!(matches!(failed, Err(Error::Io { .. })), "{storage}: {failed:?}");
+        assert!(
+            matches!(failed, Err(Error::Io { .. })),
+            "{storage}: {failed:?}"
+        );
         assert_eq!(db.snapshot().get(&t, &1).unwrap(), Some([1]), "{storage}");
-        assert!(matches!(db.transact(|tx| tx.insert(&t, 3, [3])), Err(Error::Io { .. })));
-        assert!(matches!(db.create_table::<u64, [i64; 1]>("u"), Err(Error::Io { .. })));
+        assert!(matches!(
+            db.transact(|tx| tx.insert(&t, 3, [3])),
+            Err(Error::Io { .. })
+        ));
+        assert!(matches!(
+            db.create_table::<u64, [i64; 1]>("u"),
+            Err(Error::Io { .. })
+        ));
         assert!(db.checkpoint().is_err());
         assert_eq!(db.begin().get(&t, &1).unwrap(), Some([1]));
     }
@@ -259,7 +268,11 @@ fn damage_before_the_tail_is_corrupt_and_a_torn_tail_is_cut() {
     dir.corrupt(&segments[1], len - 1);
     let (db, t) = open(&dir, Storage::default(), Durability::Sync).unwrap();
     let keys: Vec<u64> = state(&db, &t).into_keys().collect();
-    assert_eq!(keys, [0, 1, 2, 3, 4], "the last commit is cut, the rest is whole");
+    assert_eq!(
+        keys,
+        [0, 1, 2, 3, 4],
+        "the last commit is cut, the rest is whole"
+    );
 }
 
 /// A flipped byte anywhere in a checkpoint is `Corrupt`, naming it.

@@ -190,7 +190,7 @@ impl Gc {
     /// Should the committer at `ts` refresh the cached watermark?
     #[inline]
     pub(crate) fn refresh_due(&self, ts: u64) -> bool {
-        self.cooperative() && ts % REFRESH_EVERY == 0
+        self.cooperative() && ts.is_multiple_of(REFRESH_EVERY)
     }
 
     /// Transaction-level GC at commit `ts` (the paper's design: per-thread

@@ -138,9 +138,9 @@ impl History {
             // for symmetry with every other load of the clock.
             let ts = clock.load(Ordering::Acquire);
             let now = Instant::now();
-            let due = samples.back().map_or(true, |&(at, _)| {
-                now.duration_since(at) >= self.retain / SAMPLES
-            });
+            let due = samples
+                .back()
+                .is_none_or(|&(at, _)| now.duration_since(at) >= self.retain / SAMPLES);
             if due {
                 samples.push_back((now, ts));
             }

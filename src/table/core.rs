@@ -81,7 +81,14 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
     /// transaction of `view`: the row its own write left, or a delete.
     /// Runs user code (the encoders), so only before the commit takes a
     /// timestamp.
-    pub(crate) fn redo(&self, view: View, key: &K, record: &S::Record, out: &mut Vec<u8>, guard: &Guard) {
+    pub(crate) fn redo(
+        &self,
+        view: View,
+        key: &K,
+        record: &S::Record,
+        out: &mut Vec<u8>,
+        guard: &Guard,
+    ) {
         let Some((kc, tc)) = &self.codecs else {
             return;
         };
