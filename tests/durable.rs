@@ -159,3 +159,26 @@ fn the_lock_lives_as_long_as_anything_that_can_commit() {
     let t = db.table::<u64, [i64; 4]>("accounts").unwrap();
     assert_eq!(db.snapshot().get(&t, &7).unwrap(), Some([7; 4]));
 }
+
+/// A hash-indexed table comes back with its hash index through
+/// `hash_table`, and without it (served by the skiplist) through `table`;
+/// both read the same rows.
+#[test]
+fn a_hash_indexed_table_reopens_with_or_without_its_hash_index() {
+    for via_hash in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = open(Storage::default(), Durability::Sync, dir.path());
+            let t = db.create_hash_table::<String, Vec<u64>>("h").unwrap();
+            db.transact(|tx| tx.insert(&t, "k".into(), vec![1, 2, 3])).unwrap();
+        }
+        let db = open(Storage::default(), Durability::Sync, dir.path());
+        let t = if via_hash {
+            db.hash_table::<String, Vec<u64>>("h").unwrap()
+        } else {
+            db.table::<String, Vec<u64>>("h").unwrap()
+        };
+        assert_eq!(t.hash_indexed(), via_hash);
+        assert_eq!(db.snapshot().get(&t, "k").unwrap(), Some(vec![1, 2, 3]));
+    }
+}
