@@ -84,6 +84,7 @@
 #![warn(missing_docs)]
 
 mod database;
+mod durable;
 mod engine;
 mod error;
 pub(crate) mod header;
@@ -98,6 +99,7 @@ mod table;
 mod transaction;
 mod tuple;
 
+pub use durable::{Codec, Codecs, DecodeError, Persist};
 pub use database::{Database, DatabaseBuilder, DEFAULT_TRANSACT_ATTEMPTS};
 pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};
