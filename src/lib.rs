@@ -99,8 +99,8 @@ mod table;
 mod transaction;
 mod tuple;
 
-pub use durable::{Codec, Codecs, DecodeError, Persist};
 pub use database::{Database, DatabaseBuilder, DEFAULT_TRANSACT_ATTEMPTS};
+pub use durable::{Codec, Codecs, DecodeError, Persist};
 pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};
 pub use header::Timestamp;

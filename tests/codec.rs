@@ -234,7 +234,10 @@ fn integers_are_little_endian_at_fixed_width_and_lengths_are_leb128() {
     assert_eq!(encode(&Codec::of(), &1usize), [1, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(encode(&Codec::of(), &-1isize), [0xff; 8]);
     assert_eq!(encode(&Codec::of(), &1u128).len(), 16);
-    assert_eq!(encode(&Codec::of(), &"hé".to_string()), [3, b'h', 0xc3, 0xa9]);
+    assert_eq!(
+        encode(&Codec::of(), &"hé".to_string()),
+        [3, b'h', 0xc3, 0xa9]
+    );
     assert_eq!(encode(&Codec::of(), &vec![7u8; 300])[..2], [0xac, 0x02]);
     assert_eq!(encode(&Codec::of(), &[1u16, 2]), [1, 0, 2, 0]);
     assert_eq!(encode(&Codec::of(), &Some(true)), [1, 1]);

@@ -692,7 +692,12 @@ impl<X: 'static> Codec<X> {
 
     /// Reads `n` values onto `out`: one call for a `Persist` type.
     #[inline]
-    fn decode_into(&self, n: usize, input: &mut &[u8], out: &mut Vec<X>) -> Result<(), DecodeError> {
+    fn decode_into(
+        &self,
+        n: usize,
+        input: &mut &[u8],
+        out: &mut Vec<X>,
+    ) -> Result<(), DecodeError> {
         match &self.inner.imp {
             Imp::Persist { decode_into, .. } => decode_into(n, input, out),
             Imp::Dyn { decode, .. } => {
@@ -741,9 +746,9 @@ impl<X: 'static> Codec<X> {
     pub(crate) fn boxed(self) -> Codec<Box<[X]>> {
         let name = format!("box<[{}]>", self.name());
         let elem = self.clone();
-        Codec::from_closures(
+        Codec::<Box<[X]>>::from_closures(
             name,
-            move |x: &Box<[X]>, out| {
+            move |x, out| {
                 write_len(x.len(), out);
                 elem.encode_slice(x, out);
             },
@@ -960,7 +965,10 @@ mod tests {
         for bits in 0..64 {
             for v in [1u64 << bits, (1u64 << bits) - 1, (1u64 << bits) + 1] {
                 let bytes = varint(v);
-                assert_eq!(bytes.len(), (64 - v.leading_zeros() as usize).div_ceil(7).max(1));
+                assert_eq!(
+                    bytes.len(),
+                    (64 - v.leading_zeros() as usize).div_ceil(7).max(1)
+                );
                 let mut input = &bytes[..];
                 assert_eq!(read_varint(&mut input), Ok(v));
                 assert!(input.is_empty());
