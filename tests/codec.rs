@@ -149,6 +149,17 @@ fn garbage_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 #[test]
+fn codecs_can_be_shared_between_threads() {
+    fn shared<X: Send + Sync + Clone + 'static>(x: X) -> X {
+        std::thread::spawn(move || x.clone()).join().unwrap()
+    }
+    let codecs = shared(Codecs::new());
+    let codec = shared(codecs.row::<Vec<String>>().unwrap());
+    let row = vec!["a".to_string(), "b".to_string()];
+    assert_eq!(codec.decode_all(&encode(&codec, &row)), Ok(row));
+}
+
+#[test]
 fn type_names_are_the_documented_stable_ones() {
     fn name<X: Persist>() -> String {
         X::type_name()

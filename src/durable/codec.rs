@@ -104,7 +104,8 @@ pub(crate) const MAX_ZERO_SIZED_LEN: usize = 1 << 20;
 /// ([`DecodeError::new`] makes one) for anything it cannot read. A value
 /// whose type occupies memory must encode to at least one byte, or a
 /// `Vec` of it will not decode (lengths are checked against the bytes
-/// left).
+/// left); a sequence of a zero-sized type (`Vec<()>`) decodes up to 2²⁰
+/// elements.
 pub trait Persist: Sized + Send + Sync + 'static {
     /// A name for the type, stable across builds, compilers and crate
     /// versions (written with each table, compared on reopen): `"u64"`,
@@ -914,6 +915,12 @@ impl Codecs {
 
     /// Registers `X` encoded by serde in postcard's format, under the
     /// stable name `name` (choose one as for [`Persist::type_name`]).
+    ///
+    /// # Panics
+    ///
+    /// Encoding a value panics if its `Serialize` fails: postcard fails only
+    /// for a sequence or map of unknown length, or an error the `Serialize`
+    /// implementation raises itself. Decoding never panics.
     #[cfg(feature = "serde")]
     pub fn register_serde<X>(&mut self, name: &str)
     where
