@@ -306,9 +306,14 @@ macro_rules! fixed_width_int {
             }
             #[inline]
             fn encode_slice(items: &[Self], out: &mut Vec<u8>) {
-                out.reserve(std::mem::size_of_val(items));
-                for x in items {
-                    out.extend_from_slice(&x.to_le_bytes());
+                // Grown once, then filled word by word: no capacity check
+                // per element (a copy, on a little-endian machine).
+                const W: usize = size_of::<$t>();
+                let start = out.len();
+                out.resize(start + std::mem::size_of_val(items), 0);
+                let (words, _) = out[start..].as_chunks_mut::<W>();
+                for (w, x) in words.iter_mut().zip(items) {
+                    *w = x.to_le_bytes();
                 }
             }
             #[inline]
