@@ -15,7 +15,7 @@
 //! | `update` | a transaction that modifies one attribute of a random key and commits |
 //! | `insert` | a transaction that inserts one fresh key and commits |
 //! | `scan_1000` | a transaction that scans 1,000 consecutive rows from a random start |
-//! | `codec/{row_i64x10,vec_u8_100}` | encode and decode one row through the codec a durable database uses (no store) |
+//! | `codec/{row_i64x10,row_i64x10_persist,vec_u8_100}` | encode and decode one row through the codec a durable database uses (no store) |
 //!
 //! **Point reads.** [`READ_KEYS`] rows; the old snapshot is taken after the
 //! load, then L - 1 rounds update every row once (one transaction per row),
