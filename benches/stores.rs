@@ -15,6 +15,7 @@
 //! | `update` | a transaction that modifies one attribute of a random key and commits |
 //! | `insert` | a transaction that inserts one fresh key and commits |
 //! | `scan_1000` | a transaction that scans 1,000 consecutive rows from a random start |
+//! | `codec/{row_i64x10,row_i64x10_persist,vec_u8_100}` | encode and decode one row through the codec a durable database uses (no store) |
 //!
 //! **Point reads.** [`READ_KEYS`] rows; the old snapshot is taken after the
 //! load, then L - 1 rounds update every row once (one transaction per row),
@@ -39,7 +40,7 @@
 //! run only.
 
 use criterion::{criterion_group, criterion_main, Bencher, BenchmarkId, Criterion};
-use multiverse::{Database, GcPolicy, Storage, Table, Transaction};
+use multiverse::{Codec, Codecs, Database, GcPolicy, Storage, Table, Transaction};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -225,12 +226,43 @@ fn scan(c: &mut Criterion) {
     );
 }
 
+/// Encodes a row into a reused buffer and decodes it back, through the
+/// codec `Codecs::row` gives a durable database: `[i64; 10]` is composed at
+/// run time from the codec of `i64` (one dynamic call per row, then the
+/// element's slice functions); `Vec<u8>` is the registered built-in (a
+/// copy). `_persist` is `Codec::of`, the codec of a registered type, for
+/// comparison.
+fn codec(c: &mut Criterion) {
+    fn round_trip<X: 'static>(b: &mut Bencher, codec: Codec<X>, row: X) {
+        let mut buf = Vec::new();
+        b.iter(|| {
+            buf.clear();
+            codec.encode(black_box(&row), &mut buf);
+            black_box(codec.decode_all(black_box(&buf)).unwrap())
+        })
+    }
+    let codecs = Codecs::new();
+    let mut g = c.benchmark_group("codec");
+    let row: Row = std::array::from_fn(|i| i as i64 * 1_000_003 - 7);
+    g.bench_function("row_i64x10", |b| {
+        round_trip(b, codecs.row::<Row>().unwrap(), row)
+    });
+    g.bench_function("row_i64x10_persist", |b| {
+        round_trip(b, Codec::<Row>::of(), row)
+    });
+    let bytes: Vec<u8> = (0..100).collect();
+    g.bench_function("vec_u8_100", |b| {
+        round_trip(b, codecs.row::<Vec<u8>>().unwrap(), bytes.clone())
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = point_reads, update, insert, scan
+    targets = point_reads, update, insert, scan, codec
 }
 criterion_main!(benches);

@@ -239,12 +239,6 @@ pub struct DatabaseBuilder {
     codecs: Codecs,
 }
 
-impl fmt::Debug for Codecs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Codecs { .. }")
-    }
-}
-
 impl Default for DatabaseBuilder {
     fn default() -> Self {
         DatabaseBuilder {
@@ -346,6 +340,19 @@ impl DatabaseBuilder {
     /// `Vec<u8>` are registered already.
     pub fn persist<X: crate::Persist>(mut self) -> Self {
         self.codecs.register::<X>();
+        self
+    }
+
+    /// Makes the serde type `X` durable like [`persist`](Self::persist),
+    /// encoded with postcard; `name` is its stable type name (kept in the
+    /// log and compared on reopen, e.g. `"myapp.Account.v1"`). Needs the
+    /// `serde` feature.
+    #[cfg(feature = "serde")]
+    pub fn persist_serde<X>(mut self, name: &str) -> Self
+    where
+        X: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        self.codecs.register_serde::<X>(name);
         self
     }
 

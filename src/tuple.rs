@@ -5,6 +5,7 @@
 //! before-images of the attributes that changed (a [`Tuple::Delta`]) and
 //! rebuilds an old version by applying them backwards to a newer one.
 
+use crate::{Codec, Codecs};
 use std::mem::size_of;
 
 /// A row that a version store can copy whole or record attribute by attribute.
@@ -49,6 +50,55 @@ use std::mem::size_of;
 /// new.apply(&d);
 /// assert_eq!(new, old);
 /// ```
+///
+/// ## Durable rows
+///
+/// A durable database writes rows through [`Tuple::codec`]. The crate's
+/// sequence rows need nothing more: `[A; N]`, `Vec<A>` and `Box<[A]>` are
+/// encoded element by element with the codec of `A`, so `[i64; 4]`,
+/// `Vec<u8>` or `[String; 3]` rows work as they are. A row type of your own
+/// also implements [`Persist`](crate::Persist), and is registered with
+/// [`Codecs::register`]:
+///
+/// ```
+/// use multiverse::{Codecs, DecodeError, Persist, Tuple};
+///
+/// #[derive(Clone, PartialEq, Debug)]
+/// struct Point { x: i32, y: i32 }
+///
+/// impl Tuple for Point {
+///     type Delta = Point; // the whole old row: small enough
+///     fn attributes(&self) -> usize { 2 }
+///     fn delta_to(&self, _newer: &Self) -> Point { self.clone() }
+///     fn apply(&mut self, d: &Point) { *self = d.clone(); }
+///     fn delta_bytes(_: &Point) -> usize { std::mem::size_of::<Point>() }
+/// }
+///
+/// impl Persist for Point {
+///     fn type_name() -> String { "example.Point.v1".into() }
+///     fn encode(&self, out: &mut Vec<u8>) {
+///         self.x.encode(out);
+///         self.y.encode(out);
+///     }
+///     fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+///         Ok(Point { x: i32::decode(input)?, y: i32::decode(input)? })
+///     }
+/// }
+///
+/// let mut codecs = Codecs::new();
+/// assert!(codecs.row::<Point>().is_none()); // not durable yet
+/// codecs.register::<Point>();
+/// let codec = codecs.row::<Point>().unwrap();
+/// assert_eq!(codec.name(), "example.Point.v1");
+/// let mut bytes = Vec::new();
+/// codec.encode(&Point { x: 3, y: -4 }, &mut bytes);
+/// assert_eq!(codec.decode_all(&bytes)?, Point { x: 3, y: -4 });
+///
+/// // And a sequence of them, composed from the element's codec.
+/// let path = codecs.row::<Vec<Point>>().unwrap();
+/// assert_eq!(path.name(), "vec<example.Point.v1>");
+/// # Ok::<(), DecodeError>(())
+/// ```
 pub trait Tuple: Clone + Send + Sync + 'static {
     /// Before-images of some of the attributes: what the delta store keeps
     /// for one update.
@@ -72,8 +122,13 @@ pub trait Tuple: Clone + Send + Sync + 'static {
     fn size_bytes(&self) -> usize {
         size_of::<Self>()
     }
-    /// SCAFFOLD hook.
-    fn codec(codecs: &crate::Codecs) -> Option<crate::Codec<Self>> {
+
+    /// The encoding of this row type for a durable database, if it has one.
+    /// The default finds `Self` among what `codecs` has registered; the
+    /// crate's impls for `[A; N]`, `Vec<A>` and `Box<[A]>` build it from
+    /// the codec of `A` (unless `Self` itself is registered, which wins).
+    /// Override only to give a hand-made encoding.
+    fn codec(codecs: &Codecs) -> Option<Codec<Self>> {
         codecs.get::<Self>()
     }
 }
@@ -163,9 +218,6 @@ fn apply_same_len<A: Clone>(row: &mut [A], d: &SliceDelta<A>) {
 
 impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A; N] {
     type Delta = SliceDelta<A>;
-    fn codec(codecs: &crate::Codecs) -> Option<crate::Codec<Self>> {
-        codecs.get::<A>().map(crate::durable::codec::array)
-    }
     fn attributes(&self) -> usize {
         N
     }
@@ -178,13 +230,15 @@ impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A;
     fn delta_bytes(delta: &Self::Delta) -> usize {
         slice_delta_bytes(delta)
     }
+    fn codec(codecs: &Codecs) -> Option<Codec<Self>> {
+        codecs
+            .get::<Self>()
+            .or_else(|| codecs.get::<A>().map(Codec::array))
+    }
 }
 
 impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Vec<A> {
     type Delta = SliceDelta<A>;
-    fn codec(codecs: &crate::Codecs) -> Option<crate::Codec<Self>> {
-        codecs.get::<A>().map(crate::durable::codec::vec)
-    }
     fn attributes(&self) -> usize {
         self.len()
     }
@@ -211,6 +265,11 @@ impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Vec<A> {
     fn delta_bytes(delta: &Self::Delta) -> usize {
         slice_delta_bytes(delta)
     }
+    fn codec(codecs: &Codecs) -> Option<Codec<Self>> {
+        codecs
+            .get::<Self>()
+            .or_else(|| codecs.get::<A>().map(Codec::vec))
+    }
     fn size_bytes(&self) -> usize {
         size_of::<Self>() + self.capacity() * size_of::<A>()
     }
@@ -235,6 +294,11 @@ impl<A: Clone + PartialEq + Send + Sync + 'static> Tuple for Box<[A]> {
     }
     fn delta_bytes(delta: &Self::Delta) -> usize {
         slice_delta_bytes(delta)
+    }
+    fn codec(codecs: &Codecs) -> Option<Codec<Self>> {
+        codecs
+            .get::<Self>()
+            .or_else(|| codecs.get::<A>().map(Codec::boxed))
     }
     fn size_bytes(&self) -> usize {
         size_of::<Self>() + self.len() * size_of::<A>()

@@ -170,7 +170,8 @@ fn a_hash_indexed_table_reopens_with_or_without_its_hash_index() {
         {
             let db = open(Storage::default(), Durability::Sync, dir.path());
             let t = db.create_hash_table::<String, Vec<u64>>("h").unwrap();
-            db.transact(|tx| tx.insert(&t, "k".into(), vec![1, 2, 3])).unwrap();
+            db.transact(|tx| tx.insert(&t, "k".into(), vec![1, 2, 3]))
+                .unwrap();
         }
         let db = open(Storage::default(), Durability::Sync, dir.path());
         let t = if via_hash {
@@ -181,4 +182,99 @@ fn a_hash_indexed_table_reopens_with_or_without_its_hash_index() {
         assert_eq!(t.hash_indexed(), via_hash);
         assert_eq!(db.snapshot().get(&t, "k").unwrap(), Some(vec![1, 2, 3]));
     }
+}
+
+/// A user row type made durable by implementing `Persist` by hand and
+/// registering it; a reopen without the registration is `NotDurable`.
+#[test]
+fn a_user_type_is_durable_once_registered() {
+    use multiverse::{DecodeError, Persist, Tuple};
+    #[derive(Clone, Debug, PartialEq)]
+    struct Account {
+        owner: String,
+        balance: i64,
+    }
+    impl Tuple for Account {
+        type Delta = Account;
+        fn attributes(&self) -> usize {
+            2
+        }
+        fn delta_to(&self, _newer: &Self) -> Account {
+            self.clone()
+        }
+        fn apply(&mut self, delta: &Account) {
+            *self = delta.clone();
+        }
+        fn delta_bytes(_: &Account) -> usize {
+            std::mem::size_of::<Account>()
+        }
+    }
+    impl Persist for Account {
+        fn type_name() -> String {
+            "tests.Account.v1".into()
+        }
+        fn encode(&self, out: &mut Vec<u8>) {
+            self.owner.encode(out);
+            self.balance.encode(out);
+        }
+        fn decode(input: &mut &[u8]) -> Result<Self, DecodeError> {
+            Ok(Account {
+                owner: String::decode(input)?,
+                balance: i64::decode(input)?,
+            })
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let builder = || Database::builder().persist::<Account>();
+    {
+        let db = builder().open(dir.path()).unwrap();
+        let t = db.create_table::<u64, Account>("a").unwrap();
+        let row = Account {
+            owner: "ada".into(),
+            balance: 5,
+        };
+        db.transact(|tx| tx.insert(&t, 1, row.clone())).unwrap();
+    }
+    {
+        let db = Database::builder().open(dir.path()).unwrap();
+        assert!(matches!(
+            db.table::<u64, Account>("a"),
+            Err(Error::NotDurable { .. })
+        ));
+    }
+    let db = builder().open(dir.path()).unwrap();
+    let t = db.table::<u64, Account>("a").unwrap();
+    assert_eq!(
+        db.snapshot().get(&t, &1).unwrap().map(|a| a.balance),
+        Some(5)
+    );
+}
+
+/// With the `serde` feature, a serde type is durable through
+/// `persist_serde` under the name it is given.
+#[cfg(feature = "serde")]
+#[test]
+fn a_serde_type_is_durable_through_persist_serde() {
+    #[derive(
+        Clone, PartialEq, Eq, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize,
+    )]
+    struct Key {
+        region: String,
+        id: u32,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let builder = || Database::builder().persist_serde::<Key>("tests.Key.v1");
+    let k = Key {
+        region: "eu".into(),
+        id: 7,
+    };
+    {
+        let db = builder().open(dir.path()).unwrap();
+        let t = db.create_table::<Key, Vec<u8>>("k").unwrap();
+        db.transact(|tx| tx.insert(&t, k.clone(), b"row".to_vec()))
+            .unwrap();
+    }
+    let db = builder().open(dir.path()).unwrap();
+    let t = db.table::<Key, Vec<u8>>("k").unwrap();
+    assert_eq!(db.snapshot().get(&t, &k).unwrap(), Some(b"row".to_vec()));
 }

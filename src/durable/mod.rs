@@ -54,7 +54,7 @@ mod sim_tests;
 
 pub use codec::{Codec, Codecs, DecodeError, Persist};
 
-use self::codec::{read_len, write_len};
+use self::codec::{read_varint, write_varint};
 use crate::Error;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -128,7 +128,7 @@ pub(crate) struct TableMeta {
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    write_len(out, bytes.len() as u64);
+    write_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
 }
 
@@ -147,7 +147,7 @@ pub(crate) fn write_entry(
     key: impl FnOnce(&mut Vec<u8>),
     row: Option<impl FnOnce(&mut Vec<u8>)>,
 ) {
-    write_len(out, table);
+    write_varint(table, out);
     out.push(if row.is_some() { PUT } else { DELETE });
     encode_framed(out, key);
     if let Some(row) = row {
@@ -166,7 +166,7 @@ pub(crate) fn encode_framed(out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)
         out[at] = len as u8;
     } else {
         let mut prefix = Vec::with_capacity(10);
-        write_len(&mut prefix, len as u64);
+        write_varint(len as u64, &mut prefix);
         out.splice(at..at + 1, prefix);
     }
 }
@@ -174,7 +174,7 @@ pub(crate) fn encode_framed(out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)
 /// The payload of a `CREATE` record (and a checkpoint's table frame).
 pub(crate) fn create_record(meta: &TableMeta) -> Vec<u8> {
     let mut out = vec![CREATE];
-    write_len(&mut out, meta.id);
+    write_varint(meta.id, &mut out);
     put_bytes(&mut out, meta.name.as_bytes());
     put_bytes(&mut out, meta.key_type.as_bytes());
     put_bytes(&mut out, meta.row_type.as_bytes());
@@ -185,7 +185,7 @@ pub(crate) fn create_record(meta: &TableMeta) -> Vec<u8> {
 /// The payload of a `DROP` record.
 pub(crate) fn drop_record(id: u64) -> Vec<u8> {
     let mut out = vec![DROP];
-    write_len(&mut out, id);
+    write_varint(id, &mut out);
     out
 }
 
@@ -206,7 +206,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
     fn len(&mut self) -> Result<u64, Bad> {
-        read_len(&mut self.bytes).map_err(|_| "bad length")
+        read_varint(&mut self.bytes).map_err(|_| "bad length")
     }
     fn bytes(&mut self) -> Result<&'a [u8], Bad> {
         let n = self.len()?;
@@ -471,7 +471,7 @@ impl<'a> CheckpointWriter<'a> {
         };
         put_bytes(&mut w.payload, MAGIC);
         w.payload.push(FORMAT);
-        write_len(&mut w.payload, next_id);
+        write_varint(next_id, &mut w.payload);
         w.emit()?;
         Ok(w)
     }
@@ -501,7 +501,7 @@ impl<'a> CheckpointWriter<'a> {
     pub(crate) fn row_buffer(&mut self) -> &mut Vec<u8> {
         if self.payload.is_empty() {
             self.payload.push(ROWS);
-            write_len(&mut self.payload, self.table);
+            write_varint(self.table, &mut self.payload);
         }
         &mut self.payload
     }
@@ -525,8 +525,8 @@ impl<'a> CheckpointWriter<'a> {
     pub(crate) fn finish(mut self) -> crate::Result<()> {
         self.flush_rows()?;
         self.payload.push(END);
-        write_len(&mut self.payload, self.counts.0);
-        write_len(&mut self.payload, self.counts.1);
+        write_varint(self.counts.0, &mut self.payload);
+        write_varint(self.counts.1, &mut self.payload);
         self.emit()
     }
 }
