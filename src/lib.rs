@@ -42,6 +42,12 @@
 //! once; [`Transaction::upsert`] inserts or replaces; scans are
 //! double-ended; [`Database::drop_table`] drops a table.
 //!
+//! [`DatabaseBuilder::open`] gives a durable database: a redo log of
+//! committed after-images with group commit ([`Durability::Sync`] or
+//! [`Durability::Buffered`]), checkpoints ([`Database::checkpoint`]) and
+//! recovery; keys and rows are encoded through [`Persist`] (built in for
+//! integers, strings, byte vectors and arrays or vectors of them).
+//!
 //! ## How it works
 //!
 //! Every row is a chain of versions. A version carries two words, `begin` and
