@@ -191,7 +191,8 @@ fn corrupt(file: &str, offset: usize, reason: String) -> Error {
 /// its CRC, if a frame's ts does not rise above the one before it, or if it
 /// is not below the first ts of the next segment. `Err(Error::Io)` if the
 /// directory cannot be read or the tail cannot be cut. If `f` returns an
-/// error, replay stops there and returns it (nothing is cut then).
+/// error, replay stops there and returns it (nothing is cut then); a
+/// `Corrupt` with an empty `file` gets the segment and the frame's offset.
 ///
 /// Never panics and allocates nothing from what it reads but the files
 /// themselves.
@@ -235,7 +236,13 @@ pub(crate) fn replay(
             }
             previous = Some(ts);
             if ts > after {
-                f(ts, payload)?;
+                f(ts, payload).map_err(|e| match e {
+                    // The caller found the record's content bad: say where.
+                    Error::Corrupt { file, reason, .. } if file.is_empty() => {
+                        corrupt(name, pos, reason)
+                    }
+                    e => e,
+                })?;
                 out.last_ts = ts;
             }
             pos += len;

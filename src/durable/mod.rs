@@ -428,10 +428,11 @@ pub(crate) fn recover(dir: &dyn device::Dir) -> crate::Result<(Recovered, log::R
     let mut records = 0;
     let replayed = log::replay(dir, after, |ts, payload| {
         records += 1;
+        // `replay` fills in the segment and the offset.
         rec.apply(payload).map_err(|reason| Error::Corrupt {
-            file: "log".into(),
-            offset: ts,
-            reason: format!("record at timestamp {ts}: {reason}"),
+            file: String::new(),
+            offset: 0,
+            reason: format!("the record at timestamp {ts}: {reason}"),
         })
     })?;
     rec.records = records;

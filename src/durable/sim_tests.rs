@@ -299,3 +299,29 @@ fn damage_in_a_checkpoint_is_corrupt() {
     let (db, t) = open(&dir, Storage::default(), Durability::Sync).unwrap();
     assert_eq!(state(&db, &t).len(), 100);
 }
+
+/// A whole frame whose record makes no sense (a write to a table that was
+/// never created) is `Corrupt`, at that frame: its CRC cannot vouch for
+/// what a bug or a foreign writer put there.
+#[test]
+fn a_well_framed_record_that_makes_no_sense_is_corrupt_where_it_is() {
+    let (dir, segments) = two_segments();
+    let last = &segments[1];
+    let at = dir.read(last).unwrap().len() as u64;
+    let mut record = vec![super::WRITES];
+    super::write_entry(&mut record, 99, |o| o.push(1), None::<fn(&mut Vec<u8>)>);
+    let mut framed = Vec::new();
+    super::log::frame(1_000, &record, &mut framed);
+    dir.open_append(last).unwrap().append(&framed).unwrap();
+    match open(&dir, Storage::default(), Durability::Sync) {
+        Err(Error::Corrupt {
+            file,
+            offset,
+            reason,
+        }) => {
+            assert_eq!((&file, offset), (last, at), "{reason}");
+            assert!(reason.contains("does not exist"), "{reason}");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
