@@ -5,6 +5,7 @@
 //! before-images of the attributes that changed (a [`Tuple::Delta`]) and
 //! rebuilds an old version by applying them backwards to a newer one.
 
+use std::any::{Any, TypeId};
 use std::mem::size_of;
 
 /// A row that a version store can copy whole or record attribute by attribute.
@@ -72,6 +73,82 @@ pub trait Tuple: Clone + Send + Sync + 'static {
     fn size_bytes(&self) -> usize {
         size_of::<Self>()
     }
+
+    /// How the delta store may keep this row as 64-bit words updated in
+    /// place (the paper's in-place master), or `None` (the default): the
+    /// store then replaces the master copy-on-write. Only the crate can make
+    /// a [`WordLayout`]; it does for `[A; N]` with `A` one of `i64`, `u64`,
+    /// `f64`. Not part of the stable interface: nothing to implement.
+    #[doc(hidden)]
+    fn word_layout() -> Option<WordLayout<Self>> {
+        None
+    }
+}
+
+/// How a row of word-sized attributes converts to and from 64-bit words,
+/// for the delta store's in-place master (`store/words.rs`, invariant **IP1**
+/// of `docs/design.md`). Opaque: only the crate makes one, for the arrays of
+/// `i64`, `u64` and `f64`; conversions go through `as` and
+/// `to_bits`/`from_bits`, never a transmute, so every word pattern is a valid
+/// attribute and a row built from words read in the middle of an update (and
+/// then discarded) is merely a wrong row, never undefined behaviour.
+#[doc(hidden)]
+pub struct WordLayout<T> {
+    /// Words per row.
+    pub(crate) len: usize,
+    /// Writes the row's words into a slice of `len` words.
+    pub(crate) to_words: fn(&T, &mut [u64]),
+    /// Builds a row from a slice of `len` words.
+    pub(crate) from_words: fn(&[u64]) -> T,
+}
+
+impl<T> Clone for WordLayout<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for WordLayout<T> {}
+
+impl<T> std::fmt::Debug for WordLayout<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WordLayout").field("len", &self.len).finish()
+    }
+}
+
+/// Is `A` a word-sized attribute that converts losslessly to a `u64` and
+/// back (`i64`, `u64`, `f64`)?
+fn is_word<A: 'static>() -> bool {
+    let a = TypeId::of::<A>();
+    a == TypeId::of::<i64>() || a == TypeId::of::<u64>() || a == TypeId::of::<f64>()
+}
+
+/// The word of an attribute for which [`is_word`] holds.
+fn to_word<A: 'static>(a: &A) -> u64 {
+    let a: &dyn Any = a;
+    if let Some(&x) = a.downcast_ref::<i64>() {
+        x as u64
+    } else if let Some(&x) = a.downcast_ref::<u64>() {
+        x
+    } else if let Some(&x) = a.downcast_ref::<f64>() {
+        x.to_bits()
+    } else {
+        unreachable!("only word attributes have a word layout")
+    }
+}
+
+/// The attribute of a word, for an `A` for which [`is_word`] holds.
+fn from_word<A: 'static>(w: u64) -> A {
+    let mut out: Option<A> = None;
+    let slot: &mut dyn Any = &mut out;
+    if let Some(s) = slot.downcast_mut::<Option<i64>>() {
+        *s = Some(w as i64);
+    } else if let Some(s) = slot.downcast_mut::<Option<u64>>() {
+        *s = Some(w);
+    } else if let Some(s) = slot.downcast_mut::<Option<f64>>() {
+        *s = Some(f64::from_bits(w));
+    }
+    out.expect("only word attributes have a word layout")
 }
 
 /// The before-image of the changed attributes of a sequence tuple: their
@@ -170,6 +247,17 @@ impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A;
     }
     fn delta_bytes(delta: &Self::Delta) -> usize {
         slice_delta_bytes(delta)
+    }
+    fn word_layout() -> Option<WordLayout<Self>> {
+        is_word::<A>().then_some(WordLayout {
+            len: N,
+            to_words: |row, words| {
+                for (w, a) in words.iter_mut().zip(row) {
+                    *w = to_word(a);
+                }
+            },
+            from_words: |words| std::array::from_fn(|i| from_word(words[i])),
+        })
     }
 }
 
@@ -285,6 +373,32 @@ mod tests {
         let d = slice_delta(&old, &old[..1]);
         assert!(d.is_whole());
         assert_eq!(d.changed(), n);
+    }
+
+    /// Arrays of `i64`, `u64` and `f64` have a word layout that round-trips
+    /// every bit pattern (a NaN's payload, `-0.0`, `i64::MIN`); other rows
+    /// have none.
+    #[test]
+    fn only_arrays_of_word_attributes_have_a_word_layout() {
+        fn round_trip<T: Tuple + PartialEq + std::fmt::Debug>(row: T) {
+            let l = T::word_layout().expect("a word layout");
+            let mut words = vec![0; l.len];
+            (l.to_words)(&row, &mut words);
+            assert_eq!((l.from_words)(&words), row);
+        }
+        round_trip([i64::MIN, -1, 0, i64::MAX]);
+        round_trip([u64::MAX, 0, 7]);
+        round_trip::<[u64; 0]>([]);
+        let nan = f64::from_bits(0x7ff8_dead_beef_0001);
+        let l = <[f64; 3]>::word_layout().unwrap();
+        let mut words = [0; 3];
+        (l.to_words)(&[nan, -0.0, 1.5], &mut words);
+        let back = (l.from_words)(&words);
+        assert_eq!(back.map(f64::to_bits), [nan, -0.0, 1.5].map(f64::to_bits));
+        assert!(<[i32; 4]>::word_layout().is_none());
+        assert!(<[u8; 8]>::word_layout().is_none());
+        assert!(<Vec<i64>>::word_layout().is_none());
+        assert!(<Box<[u64]>>::word_layout().is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod n2o;
 mod o2n;
 mod time_travel;
 mod version;
+mod words;
 
 pub(crate) use delta::Delta;
 pub(crate) use n2o::NewestToOldest;
