@@ -715,3 +715,117 @@ impl<H> MasterStore<H> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::store::Delta;
+
+    fn view(snapshot: u64, id: u64) -> View {
+        View {
+            snapshot,
+            me: if id == 0 { 0 } else { View::tag(id) },
+        }
+    }
+
+    fn get<T: Tuple, S: VersionStore<T>>(s: &S, rec: &S::Record, snapshot: u64) -> Option<T> {
+        s.read(rec, view(snapshot, 0), &epoch::pin(), |r| r.cloned())
+    }
+
+    /// Writes `row` as transaction `id` at `snapshot`, and commits at `ts`
+    /// (or rolls back when `ts` is `None`).
+    fn put<T: Tuple, S: VersionStore<T>>(
+        s: &S,
+        rec: &S::Record,
+        snapshot: u64,
+        id: u64,
+        row: Option<T>,
+        ts: Option<u64>,
+    ) {
+        let guard = epoch::pin();
+        let p = s
+            .write(rec, view(snapshot, id), &guard, |_| Ok(row))
+            .unwrap_or_else(|_| panic!("the write of transaction {id} failed"));
+        match ts {
+            Some(ts) => s.commit(rec, p, ts, &guard),
+            None => s.abort(rec, p, &guard),
+        }
+    }
+
+    /// IP1: the delta store keeps a row of words (`[i64; 4]`, `[f64; 2]`) in
+    /// one in-place master for its whole life, updates, deletes, re-inserts
+    /// and rollbacks included, with every snapshot still reading its own
+    /// version; a row of bytes (`Vec<u8>`) keeps the copy-on-write master;
+    /// and time-travel never changes a master in place.
+    #[test]
+    fn the_delta_store_updates_word_rows_in_place_and_no_other() {
+        let s = Delta::<[i64; 4]>::default();
+        let rec = MasterRecord::default();
+        put(&s, &rec, 0, 1, Some([1, 2, 3, 4]), Some(1));
+        let g = epoch::pin();
+        let at = rec.words.load(Ordering::Acquire, &g).as_raw();
+        assert!(!at.is_null() && rec.master.load(Ordering::Acquire, &g).is_null());
+        put(&s, &rec, 1, 2, Some([1, 9, 3, 4]), Some(2));
+        put(&s, &rec, 2, 3, Some([0, 0, 0, 0]), None);
+        put(&s, &rec, 2, 4, None, Some(3));
+        put(&s, &rec, 3, 5, Some([5, 5, 5, 5]), None);
+        put(&s, &rec, 3, 6, Some([7, 7, 7, 7]), Some(4));
+        assert_eq!(rec.words.load(Ordering::Acquire, &g).as_raw(), at);
+        assert!(rec.master.load(Ordering::Acquire, &g).is_null());
+        let expected = [
+            None,
+            Some([1, 2, 3, 4]),
+            Some([1, 9, 3, 4]),
+            None,
+            Some([7, 7, 7, 7]),
+        ];
+        for (snapshot, row) in expected.into_iter().enumerate() {
+            assert_eq!(get(&s, &rec, snapshot as u64), row, "snapshot {snapshot}");
+        }
+
+        let f = Delta::<[f64; 2]>::default();
+        let rec_f = MasterRecord::default();
+        put(&f, &rec_f, 0, 1, Some([0.5, -0.0]), Some(1));
+        put(&f, &rec_f, 1, 2, Some([f64::NAN, 1.0]), Some(2));
+        assert!(!rec_f.words.load(Ordering::Acquire, &g).is_null());
+        assert_eq!(get(&f, &rec_f, 1).map(|r| r.map(f64::to_bits)), Some([0.5f64, -0.0].map(f64::to_bits)));
+        assert!(get(&f, &rec_f, 2).unwrap()[0].is_nan());
+
+        let b = Delta::<Vec<u8>>::default();
+        let rec_b = MasterRecord::default();
+        put(&b, &rec_b, 0, 1, Some(vec![1, 2]), Some(1));
+        put(&b, &rec_b, 1, 2, Some(vec![3]), Some(2));
+        assert!(rec_b.words.load(Ordering::Acquire, &g).is_null());
+        assert!(!rec_b.master.load(Ordering::Acquire, &g).is_null());
+        assert_eq!(get(&b, &rec_b, 1), Some(vec![1, 2]));
+
+        let t = crate::store::TimeTravel::<[i64; 4]>::default();
+        let rec_t = MasterRecord::default();
+        put(&t, &rec_t, 0, 1, Some([1; 4]), Some(1));
+        assert!(rec_t.words.load(Ordering::Acquire, &g).is_null());
+    }
+
+    /// IP1 and W1: a claim made at a sequence value the master has since
+    /// left fails, and a rollback leaves the master claimable again.
+    #[test]
+    fn an_in_place_claim_fails_once_the_master_has_changed() {
+        let s = Delta::<[u64; 2]>::default();
+        let rec = MasterRecord::default();
+        put(&s, &rec, 0, 1, Some([1, 1]), Some(1));
+        let g = epoch::pin();
+        // SAFETY: loaded under `g`; the record holds the master.
+        let m = unsafe { rec.words.load(Ordering::Acquire, &g).deref() };
+        let seen = m.read(None, &g);
+        let p = s
+            .write(&rec, view(1, 2), &g, |_| Ok(Some([2, 2])))
+            .unwrap();
+        assert!(!m.open(seen.seq), "a stale claim must fail");
+        let held = s.write(&rec, view(1, 3), &g, |_| Ok(Some([3, 3])));
+        assert!(matches!(held, Err(WriteError::Error(Error::WriteConflict))));
+        s.abort(&rec, p, &g);
+        assert_eq!(get(&s, &rec, 1), Some([1, 1]));
+        put(&s, &rec, 1, 4, Some([4, 4]), Some(2));
+        assert_eq!(get(&s, &rec, 2), Some([4, 4]));
+        assert_eq!(get(&s, &rec, 1), Some([1, 1]));
+    }
+}
