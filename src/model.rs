@@ -194,8 +194,10 @@ impl Engine {
 
 /// A transaction of the models.
 pub struct Txn {
-    manager: Arc<TxnManager>,
+    /// Declared (so dropped) before `manager`: the slot points into the
+    /// manager's registry, which the last `Txn` of an engine keeps alive.
     _slot: Slot,
+    manager: Arc<TxnManager>,
     snapshot: u64,
     me: u64,
     writes: Vec<(usize, AnyPending)>,

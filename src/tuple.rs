@@ -112,7 +112,9 @@ impl<T> Copy for WordLayout<T> {}
 
 impl<T> std::fmt::Debug for WordLayout<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WordLayout").field("len", &self.len).finish()
+        f.debug_struct("WordLayout")
+            .field("len", &self.len)
+            .finish()
     }
 }
 

@@ -536,15 +536,17 @@ fn ip1_two_writers_claim_an_in_place_row() {
             .map(|(mut tx, v)| {
                 let (rows, collector) = (Arc::clone(&rows), collector.clone());
                 thread::spawn(move || {
-                    pinned(&collector, |g| match rows.write(&mut tx, 0, Some([v, v]), g) {
-                        Ok(()) => {
-                            rows.commit(tx, g);
-                            Some(v)
-                        }
-                        Err(e) => {
-                            assert!(e.is_conflict(), "{e:?}");
-                            rows.abort(tx, g);
-                            None
+                    pinned(&collector, |g| {
+                        match rows.write(&mut tx, 0, Some([v, v]), g) {
+                            Ok(()) => {
+                                rows.commit(tx, g);
+                                Some(v)
+                            }
+                            Err(e) => {
+                                assert!(e.is_conflict(), "{e:?}");
+                                rows.abort(tx, g);
+                                None
+                            }
                         }
                     })
                 })

@@ -585,8 +585,10 @@ fn undo_in_place<T: Tuple, H: HistoryKind<T>>(
         m.overwrite(older.as_ref().map(|_| &*buf));
         // Acquire: as for every load of a history link. Release: the item
         // was published before (this restores an earlier link).
-        m.older
-            .store(item.older().load(Ordering::Acquire, guard), Ordering::Release);
+        m.older.store(
+            item.older().load(Ordering::Acquire, guard),
+            Ordering::Release,
+        );
         m.close(seq);
     });
 }
@@ -788,7 +790,10 @@ mod tests {
         put(&f, &rec_f, 0, 1, Some([0.5, -0.0]), Some(1));
         put(&f, &rec_f, 1, 2, Some([f64::NAN, 1.0]), Some(2));
         assert!(!rec_f.words.load(Ordering::Acquire, &g).is_null());
-        assert_eq!(get(&f, &rec_f, 1).map(|r| r.map(f64::to_bits)), Some([0.5f64, -0.0].map(f64::to_bits)));
+        assert_eq!(
+            get(&f, &rec_f, 1).map(|r| r.map(f64::to_bits)),
+            Some([0.5f64, -0.0].map(f64::to_bits))
+        );
         assert!(get(&f, &rec_f, 2).unwrap()[0].is_nan());
 
         let b = Delta::<Vec<u8>>::default();
@@ -816,9 +821,7 @@ mod tests {
         // SAFETY: loaded under `g`; the record holds the master.
         let m = unsafe { rec.words.load(Ordering::Acquire, &g).deref() };
         let seen = m.read(None, &g);
-        let p = s
-            .write(&rec, view(1, 2), &g, |_| Ok(Some([2, 2])))
-            .unwrap();
+        let p = s.write(&rec, view(1, 2), &g, |_| Ok(Some([2, 2]))).unwrap();
         assert!(!m.open(seen.seq), "a stale claim must fail");
         let held = s.write(&rec, view(1, 3), &g, |_| Ok(Some([3, 3])));
         assert!(matches!(held, Err(WriteError::Error(Error::WriteConflict))));
