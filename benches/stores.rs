@@ -305,7 +305,7 @@ fn in_place_of<R: Wide>(c: &mut Criterion, n: usize, name: &str) {
     c.benchmark_group(format!("in_place/update_{n}"))
         .bench_function(name, |b| {
             let (db, t, keys) = state
-                .get_or_insert_with(|| (load_wide::<R>(), Keys::new(ROWS)))
+                .get_or_insert_with(|| (load_wide::<R>(), Keys::new(WIDE_ROWS)))
                 .clone_parts();
             b.iter(|| {
                 let mut tx = db.begin();
@@ -316,7 +316,7 @@ fn in_place_of<R: Wide>(c: &mut Criterion, n: usize, name: &str) {
     c.benchmark_group(format!("in_place/read_{n}"))
         .bench_function(name, |b| {
             let (db, t, keys) = state
-                .get_or_insert_with(|| (load_wide::<R>(), Keys::new(ROWS)))
+                .get_or_insert_with(|| (load_wide::<R>(), Keys::new(WIDE_ROWS)))
                 .clone_parts();
             let tx = db.begin();
             b.iter(|| {
