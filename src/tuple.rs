@@ -125,32 +125,34 @@ fn is_word<A: 'static>() -> bool {
     a == TypeId::of::<i64>() || a == TypeId::of::<u64>() || a == TypeId::of::<f64>()
 }
 
-/// The word of an attribute for which [`is_word`] holds.
-fn to_word<A: 'static>(a: &A) -> u64 {
-    let a: &dyn Any = a;
-    if let Some(&x) = a.downcast_ref::<i64>() {
-        x as u64
-    } else if let Some(&x) = a.downcast_ref::<u64>() {
-        x
-    } else if let Some(&x) = a.downcast_ref::<f64>() {
-        x.to_bits()
+/// The words of an array of word attributes, one downcast for the whole
+/// row (then a plain loop the compiler can vectorise).
+fn array_to_words<A: 'static, const N: usize>(row: &[A; N], words: &mut [u64]) {
+    let row: &dyn Any = row;
+    if let Some(r) = row.downcast_ref::<[i64; N]>() {
+        words.iter_mut().zip(r).for_each(|(w, &a)| *w = a as u64);
+    } else if let Some(r) = row.downcast_ref::<[u64; N]>() {
+        words.copy_from_slice(r);
+    } else if let Some(r) = row.downcast_ref::<[f64; N]>() {
+        words.iter_mut().zip(r).for_each(|(w, a)| *w = a.to_bits());
     } else {
-        unreachable!("only word attributes have a word layout")
+        unreachable!("only arrays of word attributes have a word layout")
     }
 }
 
-/// The attribute of a word, for an `A` for which [`is_word`] holds.
-fn from_word<A: 'static>(w: u64) -> A {
-    let mut out: Option<A> = None;
+/// The array of word attributes that `words` hold, as [`array_to_words`].
+fn array_from_words<A: 'static, const N: usize>(words: &[u64]) -> [A; N] {
+    let words: &[u64; N] = words.try_into().expect("a row of N words");
+    let mut out: Option<[A; N]> = None;
     let slot: &mut dyn Any = &mut out;
-    if let Some(s) = slot.downcast_mut::<Option<i64>>() {
-        *s = Some(w as i64);
-    } else if let Some(s) = slot.downcast_mut::<Option<u64>>() {
-        *s = Some(w);
-    } else if let Some(s) = slot.downcast_mut::<Option<f64>>() {
-        *s = Some(f64::from_bits(w));
+    if let Some(s) = slot.downcast_mut::<Option<[i64; N]>>() {
+        *s = Some(std::array::from_fn(|i| words[i] as i64));
+    } else if let Some(s) = slot.downcast_mut::<Option<[u64; N]>>() {
+        *s = Some(std::array::from_fn(|i| words[i]));
+    } else if let Some(s) = slot.downcast_mut::<Option<[f64; N]>>() {
+        *s = Some(std::array::from_fn(|i| f64::from_bits(words[i])));
     }
-    out.expect("only word attributes have a word layout")
+    out.expect("only arrays of word attributes have a word layout")
 }
 
 /// The before-image of the changed attributes of a sequence tuple: their
@@ -253,12 +255,8 @@ impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A;
     fn word_layout() -> Option<WordLayout<Self>> {
         is_word::<A>().then_some(WordLayout {
             len: N,
-            to_words: |row, words| {
-                for (w, a) in words.iter_mut().zip(row) {
-                    *w = to_word(a);
-                }
-            },
-            from_words: |words| std::array::from_fn(|i| from_word(words[i])),
+            to_words: array_to_words,
+            from_words: array_from_words,
         })
     }
 }

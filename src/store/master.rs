@@ -556,6 +556,19 @@ fn read_in_place<T: Tuple, H: HistoryKind<T>, R>(
     })
 }
 
+/// The in-place master's version whole, and its row (`None`: a tombstone).
+fn read_row<'g, T: Tuple, H>(
+    m: &WordMaster<H>,
+    layout: WordLayout<T>,
+    guard: &'g Guard,
+) -> (super::words::Seen<'g, H>, Option<T>) {
+    with_buffer(layout.len, |buf| {
+        let seen = m.read(Some(&mut *buf), guard);
+        let row = seen.present.then(|| (layout.from_words)(buf));
+        (seen, row)
+    })
+}
+
 /// Rolls back the in-place change that made `item` (IP1, W2): the master
 /// becomes the version `item` preserves, whose begin word was `begin`, in
 /// one change of the seqlock, and links `item`'s older items again.
@@ -634,8 +647,26 @@ impl<H> MasterStore<H> {
         H: HistoryKind<T>,
         Self: VersionStore<T, Record = MasterRecord<T, H>>,
     {
-        // `op` runs once, on the version visible to us, as in `write`.
-        let data = self.read(rec, view, guard, op)?;
+        // `op` runs once, on the version visible to us, as in `write`. If
+        // that is the master, what we read of it serves the first claim
+        // too (the claim fails if the master changed since).
+        let mut first = None;
+        // Acquire: as in `read_in_place`.
+        let head = rec.words.load(Ordering::Acquire, guard);
+        // SAFETY: as in `read_in_place`.
+        let data = match unsafe { head.as_ref() } {
+            None => op(None)?,
+            Some(m) => {
+                let (seen, old) = read_row(m, layout, guard);
+                if header::visible(seen.begin, seen.end, view) {
+                    let data = op(old.as_ref())?;
+                    first = Some((head.as_raw(), seen, old));
+                    data
+                } else {
+                    H::read_history(seen.older, old.map(Cow::Owned), view, guard, op)?
+                }
+            }
+        };
         let mut patience = Patience::new();
         // The history item made for the master, kept for the next round if
         // the claim fails: every item is made of a version begun for us
@@ -656,11 +687,10 @@ impl<H> MasterStore<H> {
                     }
                 }
                 Some(m) => 'claim: {
-                    let (seen, old) = with_buffer(layout.len, |buf| {
-                        let seen = m.read(Some(&mut *buf), guard);
-                        let old = seen.present.then(|| (layout.from_words)(buf));
-                        (seen, old)
-                    });
+                    let (seen, old) = match first.take() {
+                        Some((at, seen, old)) if at == head.as_raw() => (seen, old),
+                        _ => read_row(m, layout, guard),
+                    };
                     if let Err(e) = header::check_words(seen.begin, seen.end, view) {
                         break 'claim e;
                     }
