@@ -519,7 +519,10 @@ fn ip1_a_reader_never_sees_a_torn_in_place_row_rolled_back() {
 /// sequence, or one that does not compare it with the value it read.
 #[test]
 fn ip1_two_writers_claim_an_in_place_row() {
-    model_with_bound(2, || {
+    // Bound 1: it catches a claim by a plain store of the sequence there
+    // (checked by breaking it); at bound 2 it ran for over 270 CPU-seconds
+    // without finishing (the README's table).
+    model_with_bound(1, || {
         let collector = Collector::new();
         let engine = Engine::new();
         let rows = WordRows::new(1);
