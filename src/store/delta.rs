@@ -9,7 +9,9 @@
 //! version costs one tuple copy plus the attributes along the chain — the
 //! paper's finding that delta reads get dearer with chain length and with
 //! the number of attributes read. See [`super::master`] for how the master
-//! is kept sound under concurrent readers, and what that costs.
+//! is kept sound under concurrent readers, and what that costs; for rows
+//! whose attributes are all words the master is overwritten in place, as in
+//! the paper, under a seqlock of atomics ([`super::words`], IP1).
 
 use super::master::{HistoryKind, MasterStore};
 use super::Storage;
