@@ -520,7 +520,7 @@ fn ip1_a_reader_never_sees_a_torn_in_place_row_rolled_back() {
 #[test]
 fn ip1_two_writers_claim_an_in_place_row() {
     // Bound 1: it catches a claim by a plain store of the sequence there
-    // (checked by breaking it); at bound 2 it ran for over 270 CPU-seconds
+    // (checked by breaking it); at bound 2 it ran for over 330 CPU-seconds
     // without finishing (the README's table).
     model_with_bound(1, || {
         let collector = Collector::new();
