@@ -16,6 +16,8 @@
 //! | `insert` | a transaction that inserts one fresh key and commits |
 //! | `scan_1000` | a transaction that scans 1,000 consecutive rows from a random start |
 //! | `codec/{row_i64x10,row_i64x10_persist,vec_u8_100}` | encode and decode one row through the codec a durable database uses (no store) |
+//! | `in_place/update_N` | `update` on the delta store with N attributes, the master in place (`[i64; N]`) against copy-on-write (the same row behind a type without a word layout) |
+//! | `in_place/read_N` | a point read of the newest version of a random key, same two layouts |
 //!
 //! **Point reads.** [`READ_KEYS`] rows; the old snapshot is taken after the
 //! load, then L - 1 rounds update every row once (one transaction per row),
@@ -40,7 +42,9 @@
 //! run only.
 
 use criterion::{criterion_group, criterion_main, Bencher, BenchmarkId, Criterion};
-use multiverse::{Codec, Codecs, Database, GcPolicy, Storage, Table, Transaction};
+use multiverse::{
+    Codec, Codecs, Database, GcPolicy, SliceDelta, Storage, Table, Transaction, Tuple,
+};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -257,12 +261,133 @@ fn codec(c: &mut Criterion) {
     g.finish();
 }
 
+/// `[i64; N]` behind a type of its own, which does not tell the store that
+/// its attributes are words: the delta store keeps it copy-on-write, as it
+/// kept every row before the in-place master (docs/design.md, IP1).
+#[derive(Clone, PartialEq)]
+struct CopyOnWrite<const N: usize>([i64; N]);
+
+impl<const N: usize> Tuple for CopyOnWrite<N> {
+    type Delta = SliceDelta<i64>;
+    fn attributes(&self) -> usize {
+        N
+    }
+    fn delta_to(&self, newer: &Self) -> Self::Delta {
+        self.0.delta_to(&newer.0)
+    }
+    fn apply(&mut self, delta: &Self::Delta) {
+        self.0.apply(delta)
+    }
+    fn delta_bytes(delta: &Self::Delta) -> usize {
+        <[i64; N]>::delta_bytes(delta)
+    }
+}
+
+/// The row types of `in_place/*`: `[i64; N]` and its copy-on-write twin.
+trait Wide: Tuple {
+    fn make(k: i64) -> Self;
+    fn bump(&mut self);
+    fn first(&self) -> i64;
+}
+
+impl<const N: usize> Wide for [i64; N] {
+    fn make(k: i64) -> Self {
+        [k; N]
+    }
+    fn bump(&mut self) {
+        self[0] += 1;
+    }
+    fn first(&self) -> i64 {
+        self[0]
+    }
+}
+
+impl<const N: usize> Wide for CopyOnWrite<N> {
+    fn make(k: i64) -> Self {
+        CopyOnWrite([k; N])
+    }
+    fn bump(&mut self) {
+        self.0[0] += 1;
+    }
+    fn first(&self) -> i64 {
+        self.0[0]
+    }
+}
+
+/// Rows of the `in_place` tables: few enough to stay in the caches, so
+/// that the groups measure the store's work (the master's allocation and
+/// copy) rather than the index's cache misses.
+const WIDE_ROWS: u64 = 1_000;
+
+/// The delta store loaded with [`WIDE_ROWS`] rows of `R`.
+fn load_wide<R: Wide>() -> (Database, Table<u64, R>) {
+    let db = Database::builder()
+        .storage(Storage::Delta)
+        .in_place_master(true)
+        .build();
+    let t = db.create_table("t").unwrap();
+    let mut tx = db.begin();
+    for k in 0..WIDE_ROWS {
+        tx.insert(&t, k, R::make(k as i64)).unwrap();
+    }
+    tx.commit().unwrap();
+    (db, t)
+}
+
+/// One update (one attribute) and one point read per iteration, on the
+/// delta store, for the row type `R`, named `name` in groups of `n`
+/// attributes.
+fn in_place_of<R: Wide>(c: &mut Criterion, n: usize, name: &str) {
+    let mut state = None;
+    c.benchmark_group(format!("in_place/update_{n}"))
+        .bench_function(name, |b| {
+            let (db, t, keys) = state
+                .get_or_insert_with(|| (load_wide::<R>(), Keys::new(WIDE_ROWS)))
+                .clone_parts();
+            b.iter(|| {
+                let mut tx = db.begin();
+                tx.modify(t, &keys.next(), R::bump).unwrap();
+                black_box(tx.commit().unwrap())
+            })
+        });
+    c.benchmark_group(format!("in_place/read_{n}"))
+        .bench_function(name, |b| {
+            let (db, t, keys) = state
+                .get_or_insert_with(|| (load_wide::<R>(), Keys::new(WIDE_ROWS)))
+                .clone_parts();
+            let tx = db.begin();
+            b.iter(|| {
+                tx.read(t, &keys.next(), |row| black_box(row.map(R::first)))
+                    .unwrap()
+            })
+        });
+}
+
+/// Access to the parts of a loaded state, for [`in_place_of`].
+trait Parts<R: Tuple> {
+    fn clone_parts(&mut self) -> (&Database, &Table<u64, R>, &mut Keys);
+}
+
+impl<R: Tuple> Parts<R> for ((Database, Table<u64, R>), Keys) {
+    fn clone_parts(&mut self) -> (&Database, &Table<u64, R>, &mut Keys) {
+        let ((db, t), keys) = self;
+        (db, t, keys)
+    }
+}
+
+fn in_place(c: &mut Criterion) {
+    in_place_of::<CopyOnWrite<10>>(c, 10, "delta-copy-on-write");
+    in_place_of::<[i64; 10]>(c, 10, "delta-in-place");
+    in_place_of::<CopyOnWrite<100>>(c, 100, "delta-copy-on-write");
+    in_place_of::<[i64; 100]>(c, 100, "delta-in-place");
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = point_reads, update, insert, scan, codec
+    targets = point_reads, update, insert, scan, codec, in_place
 }
 criterion_main!(benches);

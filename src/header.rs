@@ -127,6 +127,15 @@ fn check_begin(begin: u64, view: View) -> Result<(), ClaimError> {
     }
 }
 
+/// Why a claim by `view` of a version with the words `begin` and `end`
+/// would fail, or `Ok` if it may succeed: [`Header::check`] on words read
+/// together elsewhere (the in-place master's seqlock, IP1).
+#[inline]
+pub(crate) fn check_words(begin: u64, end: u64, view: View) -> Result<(), ClaimError> {
+    check_begin(begin, view)?;
+    check_end(end)
+}
+
 /// Why a claim of a begun version whose end is `end` would fail, or `Ok`
 /// if it may succeed (`end` is [`INFINITY`]).
 #[inline]
@@ -256,11 +265,44 @@ impl Header {
     pub(crate) fn superseded_copy(&self, view: View) -> Header {
         // Acquire: as in `is_visible`. The begin of a version we have
         // claimed is stable: committed at or before our snapshot, or ours.
-        let begin = self.begin.load(Ordering::Acquire);
+        Header::superseding(self.begin.load(Ordering::Acquire), view)
+    }
+
+    /// [`superseded_copy`](Header::superseded_copy) of a version whose
+    /// begin word is `begin`.
+    pub(crate) fn superseding(begin: u64, view: View) -> Header {
         Header {
             begin: AtomicU64::new(if begin == view.me { INFINITY } else { begin }),
             end: AtomicU64::new(view.me),
         }
+    }
+
+    /// Both words, `(begin, end)`.
+    #[inline]
+    pub(crate) fn words(&self) -> (u64, u64) {
+        // Acquire (both loads): as in `is_visible`.
+        (
+            self.begin.load(Ordering::Acquire),
+            self.end.load(Ordering::Acquire),
+        )
+    }
+
+    /// Overwrites the begin word while the in-place master that holds this
+    /// header is being changed (between the odd and the even store of its
+    /// sequence, by the one writer the sequence admits: IP1).
+    #[inline]
+    pub(crate) fn overwrite_begin(&self, begin: u64) {
+        // Relaxed: the seqlock orders it (the Release fence after the odd
+        // sequence, the Release store of the even one; `store/words.rs`).
+        self.begin.store(begin, Ordering::Relaxed);
+    }
+
+    /// Overwrites the end word, as [`overwrite_begin`](Header::overwrite_begin)
+    /// does the begin word (G2 of an in-place master).
+    #[inline]
+    pub(crate) fn overwrite_end(&self, end: u64) {
+        // Relaxed: as in `overwrite_begin`.
+        self.end.store(end, Ordering::Relaxed);
     }
 
     /// A header with the given words (for tests and for restoring chains).

@@ -194,8 +194,10 @@ impl Engine {
 
 /// A transaction of the models.
 pub struct Txn {
-    manager: Arc<TxnManager>,
+    /// Declared (so dropped) before `manager`: the slot points into the
+    /// manager's registry, which the last `Txn` of an engine keeps alive.
     _slot: Slot,
+    manager: Arc<TxnManager>,
     snapshot: u64,
     me: u64,
     writes: Vec<(usize, AnyPending)>,
@@ -276,6 +278,7 @@ enum AnyPending {
     N2O(<NewestToOldest as VersionStore<Row>>::Pending),
     TimeTravel(<TimeTravel<Row> as VersionStore<Row>>::Pending),
     Delta(<Delta<Row> as VersionStore<Row>>::Pending),
+    Words(<Delta<WordRow> as VersionStore<WordRow>>::Pending),
 }
 
 /// Runs `$body` with `$r` bound to the typed records; `$wrap` is the
@@ -412,6 +415,91 @@ impl Rows {
     pub fn versions(&self, i: usize, guard: &Guard) -> usize {
         let mut stats = TableStats::default();
         each!(self, r, _w => r.store.stats(&r.records[i], guard, &mut stats));
+        stats.versions
+    }
+}
+
+/// The row of [`WordRows`]: two words, which the delta store keeps in place.
+pub type WordRow = [u64; 2];
+
+/// A table of `n` rows of two words over the delta store, whose master is
+/// then the in-place one (IP1, `store/words.rs`): the rows a seqlock model
+/// writes and reads. A torn read shows as a row whose two words belong to
+/// different versions.
+pub struct WordRows {
+    store: Delta<WordRow>,
+    records: Vec<<Delta<WordRow> as VersionStore<WordRow>>::Record>,
+}
+
+impl WordRows {
+    /// `n` empty records.
+    pub fn new(n: usize) -> Self {
+        WordRows {
+            store: Delta::with_in_place(true),
+            records: (0..n).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// Row `i` as `txn` sees it.
+    pub fn read(&self, txn: &Txn, i: usize, guard: &Guard) -> Option<WordRow> {
+        self.store
+            .read(&self.records[i], txn.view(), guard, |r| r.copied())
+    }
+
+    /// Makes row `i` `row` (`None`: deletes it), for `txn`. On
+    /// `WriteConflict` the caller aborts.
+    pub fn write(
+        &self,
+        txn: &mut Txn,
+        i: usize,
+        row: Option<WordRow>,
+        guard: &Guard,
+    ) -> Result<(), Refused> {
+        let view = txn.write_view();
+        match self.store.write(&self.records[i], view, guard, |_| Ok(row)) {
+            Ok(p) => {
+                txn.writes.push((i, AnyPending::Words(p)));
+                Ok(())
+            }
+            Err(WriteError::Error(e)) => Err(Refused::Error(e)),
+            Err(WriteError::Retired(_)) => Err(Refused::Retired),
+        }
+    }
+
+    /// Commits `txn`; returns its commit timestamp.
+    pub fn commit(&self, txn: Txn, guard: &Guard) -> u64 {
+        let Txn {
+            manager, writes, ..
+        } = txn;
+        manager.commit(|ts| {
+            for (i, p) in writes {
+                let AnyPending::Words(p) = p else {
+                    unreachable!("a transaction writes to one table")
+                };
+                self.store.commit(&self.records[i], p, ts, guard);
+            }
+        })
+    }
+
+    /// Rolls `txn` back.
+    pub fn abort(&self, txn: Txn, guard: &Guard) {
+        for (i, p) in txn.writes.into_iter().rev() {
+            let AnyPending::Words(p) = p else {
+                unreachable!("a transaction writes to one table")
+            };
+            self.store.abort(&self.records[i], p, guard);
+        }
+    }
+
+    /// Prunes row `i` at `watermark` (G1); returns the versions freed.
+    pub fn prune(&self, i: usize, watermark: u64, guard: &Guard) -> usize {
+        self.store.prune(&self.records[i], watermark, guard)
+    }
+
+    /// The versions row `i` holds (newest and history).
+    pub fn versions(&self, i: usize, guard: &Guard) -> usize {
+        let mut stats = TableStats::default();
+        self.store.stats(&self.records[i], guard, &mut stats);
         stats.versions
     }
 }

@@ -6,6 +6,7 @@
 //! rebuilds an old version by applying them backwards to a newer one.
 
 use crate::{Codec, Codecs};
+use std::any::{Any, TypeId};
 use std::mem::size_of;
 
 /// A row that a version store can copy whole or record attribute by attribute.
@@ -131,6 +132,85 @@ pub trait Tuple: Clone + Send + Sync + 'static {
     fn codec(codecs: &Codecs) -> Option<Codec<Self>> {
         codecs.get::<Self>()
     }
+    /// How the delta store may keep this row as 64-bit words updated in
+    /// place (the paper's in-place master), or `None` (the default): the
+    /// store then replaces the master copy-on-write. Only the crate can make
+    /// a [`WordLayout`]; it does for `[A; N]` with `A` one of `i64`, `u64`,
+    /// `f64`. Not part of the stable interface: nothing to implement.
+    #[doc(hidden)]
+    fn word_layout() -> Option<WordLayout<Self>> {
+        None
+    }
+}
+
+/// How a row of word-sized attributes converts to and from 64-bit words,
+/// for the delta store's in-place master (`store/words.rs`, invariant **IP1**
+/// of `docs/design.md`). Opaque: only the crate makes one, for the arrays of
+/// `i64`, `u64` and `f64`; conversions go through `as` and
+/// `to_bits`/`from_bits`, never a transmute, so every word pattern is a valid
+/// attribute and a row built from words read in the middle of an update (and
+/// then discarded) is merely a wrong row, never undefined behaviour.
+#[doc(hidden)]
+pub struct WordLayout<T> {
+    /// Words per row.
+    pub(crate) len: usize,
+    /// Writes the row's words into a slice of `len` words.
+    pub(crate) to_words: fn(&T, &mut [u64]),
+    /// Builds a row from a slice of `len` words.
+    pub(crate) from_words: fn(&[u64]) -> T,
+}
+
+impl<T> Clone for WordLayout<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for WordLayout<T> {}
+
+impl<T> std::fmt::Debug for WordLayout<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WordLayout")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Is `A` a word-sized attribute that converts losslessly to a `u64` and
+/// back (`i64`, `u64`, `f64`)?
+fn is_word<A: 'static>() -> bool {
+    let a = TypeId::of::<A>();
+    a == TypeId::of::<i64>() || a == TypeId::of::<u64>() || a == TypeId::of::<f64>()
+}
+
+/// The words of an array of word attributes, one downcast for the whole
+/// row (then a plain loop the compiler can vectorise).
+fn array_to_words<A: 'static, const N: usize>(row: &[A; N], words: &mut [u64]) {
+    let row: &dyn Any = row;
+    if let Some(r) = row.downcast_ref::<[i64; N]>() {
+        words.iter_mut().zip(r).for_each(|(w, &a)| *w = a as u64);
+    } else if let Some(r) = row.downcast_ref::<[u64; N]>() {
+        words.copy_from_slice(r);
+    } else if let Some(r) = row.downcast_ref::<[f64; N]>() {
+        words.iter_mut().zip(r).for_each(|(w, a)| *w = a.to_bits());
+    } else {
+        unreachable!("only arrays of word attributes have a word layout")
+    }
+}
+
+/// The array of word attributes that `words` hold, as [`array_to_words`].
+fn array_from_words<A: 'static, const N: usize>(words: &[u64]) -> [A; N] {
+    let words: &[u64; N] = words.try_into().expect("a row of N words");
+    let mut out: Option<[A; N]> = None;
+    let slot: &mut dyn Any = &mut out;
+    if let Some(s) = slot.downcast_mut::<Option<[i64; N]>>() {
+        *s = Some(std::array::from_fn(|i| words[i] as i64));
+    } else if let Some(s) = slot.downcast_mut::<Option<[u64; N]>>() {
+        *s = Some(std::array::from_fn(|i| words[i]));
+    } else if let Some(s) = slot.downcast_mut::<Option<[f64; N]>>() {
+        *s = Some(std::array::from_fn(|i| f64::from_bits(words[i])));
+    }
+    out.expect("only arrays of word attributes have a word layout")
 }
 
 /// The before-image of the changed attributes of a sequence tuple: their
@@ -234,6 +314,13 @@ impl<A: Clone + PartialEq + Send + Sync + 'static, const N: usize> Tuple for [A;
         codecs
             .get::<Self>()
             .or_else(|| codecs.get::<A>().map(Codec::array))
+    }
+    fn word_layout() -> Option<WordLayout<Self>> {
+        is_word::<A>().then_some(WordLayout {
+            len: N,
+            to_words: array_to_words,
+            from_words: array_from_words,
+        })
     }
 }
 
@@ -359,6 +446,32 @@ mod tests {
         let d = slice_delta(&old, &old[..1]);
         assert!(d.is_whole());
         assert_eq!(d.changed(), n);
+    }
+
+    /// Arrays of `i64`, `u64` and `f64` have a word layout that round-trips
+    /// every bit pattern (a NaN's payload, `-0.0`, `i64::MIN`); other rows
+    /// have none.
+    #[test]
+    fn only_arrays_of_word_attributes_have_a_word_layout() {
+        fn round_trip<T: Tuple + PartialEq + std::fmt::Debug>(row: T) {
+            let l = T::word_layout().expect("a word layout");
+            let mut words = vec![0; l.len];
+            (l.to_words)(&row, &mut words);
+            assert_eq!((l.from_words)(&words), row);
+        }
+        round_trip([i64::MIN, -1, 0, i64::MAX]);
+        round_trip([u64::MAX, 0, 7]);
+        round_trip::<[u64; 0]>([]);
+        let nan = f64::from_bits(0x7ff8_dead_beef_0001);
+        let l = <[f64; 3]>::word_layout().unwrap();
+        let mut words = [0; 3];
+        (l.to_words)(&[nan, -0.0, 1.5], &mut words);
+        let back = (l.from_words)(&words);
+        assert_eq!(back.map(f64::to_bits), [nan, -0.0, 1.5].map(f64::to_bits));
+        assert!(<[i32; 4]>::word_layout().is_none());
+        assert!(<[u8; 8]>::word_layout().is_none());
+        assert!(<Vec<i64>>::word_layout().is_none());
+        assert!(<Box<[u64]>>::word_layout().is_none());
     }
 
     #[test]

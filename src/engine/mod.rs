@@ -46,6 +46,8 @@ pub(crate) struct Engine {
     checkpoint_after: u64,
     checkpointer: OnceLock<Weak<dyn Checkpoint>>,
     checkpointing: AtomicBool,
+    /// Whether the delta store keeps masters of word rows in place (IP1).
+    pub(crate) in_place_master: bool,
 }
 
 /// Writes a checkpoint: implemented by the database above, so that the
@@ -78,6 +80,7 @@ impl Engine {
             checkpoint_after: u64::MAX,
             checkpointer: OnceLock::new(),
             checkpointing: AtomicBool::new(false),
+            in_place_master: false,
         }
     }
 

@@ -9,7 +9,9 @@
 //! version costs one tuple copy plus the attributes along the chain — the
 //! paper's finding that delta reads get dearer with chain length and with
 //! the number of attributes read. See [`super::master`] for how the master
-//! is kept sound under concurrent readers, and what that costs.
+//! is kept sound under concurrent readers, and what that costs; for rows
+//! whose attributes are all words the master is overwritten in place, as in
+//! the paper, under a seqlock of atomics ([`super::words`], IP1).
 
 use super::master::{HistoryKind, MasterStore};
 use super::Storage;
@@ -17,6 +19,7 @@ use crate::header::{Header, View};
 use crate::sync::Ordering;
 use crate::Tuple;
 use crossbeam_epoch::{Atomic, Guard, Shared};
+use std::borrow::Cow;
 use std::mem::size_of;
 
 /// The delta store: a master with before-image history.
@@ -41,6 +44,7 @@ pub(crate) struct DeltaRecord<T: Tuple> {
 
 impl<T: Tuple> HistoryKind<T> for DeltaRecord<T> {
     const STORAGE: Storage = Storage::Delta;
+    const IN_PLACE: bool = true;
 
     fn preserve(header: Header, old: Option<&T>, new: Option<&T>) -> Self {
         let before = match (old, new) {
@@ -62,27 +66,31 @@ impl<T: Tuple> HistoryKind<T> for DeltaRecord<T> {
         &self.older
     }
 
+    fn undo(&self, newer: Option<T>) -> Option<T> {
+        match &self.before {
+            BeforeImage::Attributes(delta) => newer.map(|mut r| {
+                r.apply(delta);
+                r
+            }),
+            BeforeImage::Whole(old) => old.as_deref().cloned(),
+        }
+    }
+
     fn read_history<R>(
         first: Shared<'_, Self>,
-        master: Option<&T>,
+        master: Option<Cow<'_, T>>,
         view: View,
         guard: &Guard,
         f: impl FnOnce(Option<&T>) -> R,
     ) -> R {
-        // One copy of the master, then the before-images applied in place.
-        let mut row: Option<T> = master.cloned();
+        // One copy of the master (none if it is already a copy: an in-place
+        // master's), then the before-images applied in place.
+        let mut row: Option<T> = master.map(Cow::into_owned);
         let mut cur = first;
         // SAFETY: loaded under `guard`; history items are freed only through
         // the collector after being unlinked.
         while let Some(d) = unsafe { cur.as_ref() } {
-            match &d.before {
-                BeforeImage::Attributes(delta) => {
-                    if let Some(r) = row.as_mut() {
-                        r.apply(delta);
-                    }
-                }
-                BeforeImage::Whole(old) => row = old.as_deref().cloned(),
-            }
+            row = d.undo(row);
             if d.header.is_visible(view) {
                 return f(row.as_ref());
             }

@@ -19,6 +19,7 @@ mod n2o;
 mod o2n;
 mod time_travel;
 mod version;
+mod words;
 
 pub(crate) use delta::Delta;
 pub(crate) use n2o::NewestToOldest;
@@ -120,6 +121,15 @@ impl std::fmt::Display for Storage {
 /// never removed while a claim is held, the versions because nobody but the
 /// claimant unlinks a claimed or uncommitted version.
 pub(crate) trait VersionStore<T: Tuple>: Send + Sync + Default + 'static {
+    /// The store, keeping masters in place (IP1) where it can if
+    /// `in_place` (the builder's
+    /// [`in_place_master`](crate::DatabaseBuilder::in_place_master)); the
+    /// append-only stores have no master and ignore it.
+    fn with_in_place(in_place: bool) -> Self {
+        let _ = in_place;
+        Self::default()
+    }
+
     /// What the index holds per key.
     type Record: Send + Sync + Default + 'static;
     /// What a transaction keeps per write, to stamp or undo it.

@@ -13,6 +13,7 @@ use super::Storage;
 use crate::header::{Header, View};
 use crate::Tuple;
 use crossbeam_epoch::{Atomic, Guard, Shared};
+use std::borrow::Cow;
 
 /// The time-travel store: a master with whole-tuple history copies.
 pub(crate) type TimeTravel<T> = MasterStore<Version<T>>;
@@ -37,9 +38,13 @@ impl<T: Tuple> HistoryKind<T> for Version<T> {
         &self.next
     }
 
+    fn undo(&self, _newer: Option<T>) -> Option<T> {
+        self.data.clone()
+    }
+
     fn read_history<R>(
         first: Shared<'_, Self>,
-        _master: Option<&T>,
+        _master: Option<Cow<'_, T>>,
         view: View,
         guard: &Guard,
         f: impl FnOnce(Option<&T>) -> R,

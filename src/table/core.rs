@@ -65,13 +65,14 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         points: Option<Box<dyn PointIndex<K>>>,
         codecs: Option<(Codec<K>, Codec<T>)>,
     ) -> Self {
+        let store = S::with_in_place(core.in_place_master);
         TableCore {
             id,
             name,
             core,
             index: SkipList::new(epoch::default_collector().clone()),
             points,
-            store: S::default(),
+            store,
             dropped: std::sync::atomic::AtomicBool::new(false),
             codecs,
         }

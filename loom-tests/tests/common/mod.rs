@@ -5,7 +5,7 @@
 use crossbeam_epoch::{Collector, Guard};
 use loom::sync::Arc;
 use loom::thread;
-use multiverse::model::{Engine, Op, Rows, Storage};
+use multiverse::model::{Engine, Op, Rows, Storage, WordRow, WordRows};
 
 /// Runs `f` under loom with a preemption bound: `LOOM_MAX_PREEMPTIONS`, or
 /// `bound` (each model states why it runs at the bound it does; see the
@@ -126,4 +126,45 @@ pub fn two_row_commit_against_a_reader(storage: Storage) -> (Option<u64>, Option
     });
     writer.join().unwrap();
     seen
+}
+
+/// The IP1 scenario, for one execution: row 0 of a [`WordRows`] table holds
+/// `[1, 1]`; a writer changes it in place to `[2, 2]` and commits (or rolls
+/// back, if `abort`), while this thread reads it twice: with a snapshot
+/// taken before the writer began, then with a fresh one. Returns both
+/// reads, and what a snapshot taken after the writer finished reads.
+pub fn in_place_update_against_a_reader(
+    abort: bool,
+) -> (Option<WordRow>, Option<WordRow>, Option<WordRow>) {
+    let collector = Collector::new();
+    let engine = Engine::new();
+    let rows = WordRows::new(1);
+    pinned(&collector, |g| {
+        let mut tx = engine.begin();
+        rows.write(&mut tx, 0, Some([1, 1]), g).unwrap();
+        rows.commit(tx, g);
+    });
+    let old = engine.begin();
+    let (engine, rows) = (Arc::new(engine), Arc::new(rows));
+    let writer = {
+        let (engine, rows, collector) = (Arc::clone(&engine), Arc::clone(&rows), collector.clone());
+        thread::spawn(move || {
+            pinned(&collector, |g| {
+                let mut tx = engine.begin();
+                rows.write(&mut tx, 0, Some([2, 2]), g).unwrap();
+                if abort {
+                    rows.abort(tx, g);
+                } else {
+                    rows.commit(tx, g);
+                }
+            })
+        })
+    };
+    let (by_old, by_new) = pinned(&collector, |g| {
+        let by_old = rows.read(&old, 0, g);
+        (by_old, rows.read(&engine.begin(), 0, g))
+    });
+    writer.join().unwrap();
+    let after = pinned(&collector, |g| rows.read(&engine.begin(), 0, g));
+    (by_old, by_new, after)
 }
