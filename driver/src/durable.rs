@@ -610,7 +610,7 @@ impl Dip {
             .collect()
     }
 
-    /// Commits/s between `from` and `to` seconds, from the samples that
+    /// Commits/s between `from` and `to` seconds, over the samples that
     /// bound it most closely from inside.
     pub fn rate_between(&self, from: f64, to: f64) -> Option<f64> {
         let first = self.samples.iter().find(|s| s.0 >= from)?;
@@ -618,12 +618,22 @@ impl Dip {
         (last.0 > first.0).then(|| (last.1 - first.1) as f64 / (last.0 - first.0))
     }
 
-    /// Commits/s before, during and after the checkpoint.
+    /// Commits/s over the sample intervals that overlap `from..to`: the
+    /// last sample at or before `from` to the first at or after `to` (a
+    /// checkpoint shorter than a sample interval still has a rate).
+    pub fn rate_covering(&self, from: f64, to: f64) -> Option<f64> {
+        let first = self.samples.iter().rev().find(|s| s.0 <= from)?;
+        let last = self.samples.iter().find(|s| s.0 >= to)?;
+        (last.0 > first.0).then(|| (last.1 - first.1) as f64 / (last.0 - first.0))
+    }
+
+    /// Commits/s before, during (the sample intervals it overlaps) and
+    /// after the checkpoint.
     pub fn phases(&self) -> [Option<f64>; 3] {
         let end = self.samples.last().map_or(0.0, |s| s.0);
         [
             self.rate_between(0.0, self.start_s),
-            self.rate_between(self.start_s, self.end_s),
+            self.rate_covering(self.start_s, self.end_s),
             self.rate_between(self.end_s, end),
         ]
     }
@@ -768,7 +778,7 @@ pub fn dip_table(dip: &Dip) -> String {
     let [before, during, after] = dip.phases();
     format!(
         "`checkpoint()` of {} rows took {:.3} s (from {:.2} s to {:.2} s) under {} updater \
-         threads.\n\n| commits/s before | during | after | during / before |\n\
+         threads.\n\n| commits/s before | during (the sample intervals it overlaps) | after | during / before |\n\
          | ---: | ---: | ---: | ---: |\n| {} | {} | {} | {} |\n",
         dip.keys,
         dip.duration_s(),
@@ -789,6 +799,7 @@ pub fn markdown(
     provenance: &Provenance,
     config: &Config,
     fsync: &Fsync,
+    fsync_after: Option<&Fsync>,
     results: &[Measurement],
     recoveries: &[Recovery],
     dip: Option<&Dip>,
@@ -805,13 +816,20 @@ pub fn markdown(
          (the whole run) · machine: {machine} · databases under {}\n\n\
          ## The disk's own fdatasync\n\n{} appends of 128 bytes, each followed by \
          `sync_data`: median **{:.3} ms**, p99 {:.3} ms, so one sync per commit allows at \
-         most **{:.0} commits/s**.\n\n",
+         most **{:.0} commits/s**.{}\n\n",
         report::wall_time(*wall),
         config.dir.display(),
         fsync.samples,
         fsync.median.as_secs_f64() * 1e3,
         fsync.p99.as_secs_f64() * 1e3,
         fsync.limit(),
+        fsync_after.map_or(String::new(), |a| format!(
+            " The same probe after the sweep (the disk is shared, its latency drifts): \
+             median {:.3} ms, p99 {:.3} ms ({:.0} commits/s); the ratios below use the first.",
+            a.median.as_secs_f64() * 1e3,
+            a.p99.as_secs_f64() * 1e3,
+            a.limit()
+        )),
     );
     if !results.is_empty() {
         let _ = write!(
@@ -926,6 +944,30 @@ mod tests {
         let svg = base.path().join("dip.svg");
         plot_dip(&dip, config.store, &svg).unwrap();
         assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    }
+
+    #[test]
+    fn a_checkpoint_shorter_than_a_sample_interval_has_a_rate_during_it() {
+        let dip = Dip {
+            keys: 1,
+            threads: 1,
+            // 100 commits/s, then 20/s from 1.0 s to 1.1 s, then 100/s.
+            samples: vec![
+                (0.0, 0),
+                (0.5, 50),
+                (1.0, 100),
+                (1.1, 102),
+                (1.6, 152),
+                (2.1, 202),
+            ],
+            start_s: 1.02,
+            end_s: 1.05,
+        };
+        let [before, during, after] = dip.phases();
+        assert_eq!(before, Some(100.0));
+        assert!((during.unwrap() - 20.0).abs() < 1e-9, "{during:?}");
+        assert!((after.unwrap() - 100.0).abs() < 1e-9, "{after:?}");
+        assert!(dip_table(&dip).contains("| 100 | 20 | 100 | 0.20 |"));
     }
 
     /// One measurement of `commits` in one second.

@@ -96,9 +96,8 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct DurableArgs {
     /// The full-size run: threads 1,2,4,8,16,32,64, 2 s per cell, 10 M
-    /// updates in the largest recovery log, 1 M rows for the checkpoint
-    /// (overrides --threads, --seconds, --recovery-records and
-    /// --checkpoint-keys).
+    /// updates in the largest recovery log (overrides --threads, --seconds
+    /// and --recovery-records).
     #[arg(long)]
     full: bool,
     /// Committer thread counts, comma-separated.
@@ -128,13 +127,13 @@ struct DurableArgs {
     fsyncs: usize,
     /// The most updates in a recovery log: the experiment logs a tenth, a
     /// half and all of it (1 M, 5 M and 10 M from 10,000,000 up); 0 skips it.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 1_000_000)]
     recovery_records: u64,
     /// Rows of the recovery experiment's table.
     #[arg(long, default_value_t = 100_000)]
     recovery_keys: u64,
     /// Rows of the checkpoint experiment's table; 0 skips it.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 1_000_000)]
     checkpoint_keys: u64,
     /// Seconds of updates in the checkpoint experiment.
     #[arg(long, default_value_t = 4.0)]
@@ -589,19 +588,17 @@ fn durable_config(args: &DurableArgs) -> Result<durable::Config, String> {
     let seconds = |name: &str, s: f64| {
         Duration::try_from_secs_f64(s).map_err(|e| format!("--{name} {s}: {e}"))
     };
-    let (threads, measure, recovery_records, checkpoint_keys) = if args.full {
+    let (threads, measure, recovery_records) = if args.full {
         (
             vec![1, 2, 4, 8, 16, 32, 64],
             Duration::from_secs(2),
             durable::FULL_RECOVERY[durable::FULL_RECOVERY.len() - 1],
-            1_000_000,
         )
     } else {
         (
             args.threads.clone(),
             seconds("seconds", args.seconds)?,
             args.recovery_records,
-            args.checkpoint_keys,
         )
     };
     if threads.is_empty() || threads.contains(&0) {
@@ -639,7 +636,7 @@ fn durable_config(args: &DurableArgs) -> Result<durable::Config, String> {
         recovery_records,
         recovery_keys: args.recovery_keys,
         store,
-        checkpoint_keys,
+        checkpoint_keys: args.checkpoint_keys,
         checkpoint_seconds: seconds("checkpoint-seconds", args.checkpoint_seconds)?,
         checkpoint_threads: args.checkpoint_threads,
         sample_every: Duration::from_millis(args.sample_ms),
@@ -691,6 +688,12 @@ fn run_durable(args: &DurableArgs) -> Result<(), String> {
         ),
         _ => {}
     })?;
+    let fsync_after = durable::fsync_latency(&config.dir, config.fsyncs)?;
+    eprintln!(
+        "fdatasync after the sweep: median {:.3} ms, p99 {:.3} ms",
+        fsync_after.median.as_secs_f64() * 1e3,
+        fsync_after.p99.as_secs_f64() * 1e3,
+    );
     write("durable.csv", &report::csv(&results, &config.run))?;
     report::plot_throughput(&results, &path("durable-throughput.svg"))?;
 
@@ -749,6 +752,7 @@ fn run_durable(args: &DurableArgs) -> Result<(), String> {
         &provenance,
         &config,
         &fsync,
+        Some(&fsync_after),
         &results,
         &recoveries,
         dip.as_ref(),
