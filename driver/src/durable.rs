@@ -548,14 +548,13 @@ pub fn recovery_csv(runs: &[Recovery], store: Storage) -> String {
 
 /// The recovery runs as a Markdown table.
 pub fn recovery_table(runs: &[Recovery]) -> String {
-    let mut out = String::from(
+    let mut out = format!(
         "| row | row bytes | rows | updates in the log | log bytes | log bytes / update \
-         | log bytes / update / row bytes | open + table() from the log, s | updates/s replayed \
-         | checkpoint(), s | dir bytes after | open + table() after the checkpoint, s |\n\
-         | --- |{}\n",
+         | log bytes / update / row bytes | open + table() from the log, s \
+         | updates in the log / that time | checkpoint(), s | dir bytes after \
+         | open + table() after the checkpoint, s |\n| --- |{}\n",
+        " ---: |".repeat(11)
     );
-    out.push_str(&" ---: |".repeat(11));
-    out.push('\n');
     for r in runs {
         let _ = writeln!(
             out,
@@ -928,7 +927,12 @@ mod tests {
         assert_eq!((r.attrs, r.keys, r.records), (4, 100, 300));
         // Every update logs at least its row.
         assert!(r.bytes_per_update() >= r.row_bytes() as f64, "{r:?}");
-        assert!(recovery_table(std::slice::from_ref(&r)).contains("| [i64; 4] | 32 | 100 | 300 |"));
+        let table = recovery_table(std::slice::from_ref(&r));
+        assert!(table.contains("| [i64; 4] | 32 | 100 | 300 |"), "{table}");
+        assert_eq!(
+            table.lines().nth(1),
+            Some(&*format!("| --- |{}", " ---: |".repeat(11)))
+        );
         assert_eq!(recovery_csv(&[r], config.store).lines().count(), 2);
     }
 
