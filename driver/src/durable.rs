@@ -626,6 +626,20 @@ impl Dip {
         (last.0 > first.0).then(|| (last.1 - first.1) as f64 / (last.0 - first.0))
     }
 
+    /// The lowest and highest commits/s of a sample interval that overlaps
+    /// the checkpoint.
+    pub fn extremes_during(&self) -> Option<(f64, f64)> {
+        let overlapping = self.samples.windows(2).filter_map(|w| {
+            let dt = w[1].0 - w[0].0;
+            (w[1].0 > self.start_s && w[0].0 < self.end_s && dt > 0.0)
+                .then(|| (w[1].1 - w[0].1) as f64 / dt)
+        });
+        overlapping.fold(None, |acc, r| match acc {
+            None => Some((r, r)),
+            Some((lo, hi)) => Some((f64::min(lo, r), f64::max(hi, r))),
+        })
+    }
+
     /// Commits/s before, during (the sample intervals it overlaps) and
     /// after the checkpoint.
     pub fn phases(&self) -> [Option<f64>; 3] {
@@ -775,10 +789,12 @@ pub fn plot_dip(dip: &Dip, store: Storage, path: &Path) -> Result<(), String> {
 /// The checkpoint experiment as a Markdown paragraph and table.
 pub fn dip_table(dip: &Dip) -> String {
     let [before, during, after] = dip.phases();
+    let extremes = dip.extremes_during();
     format!(
         "`checkpoint()` of {} rows took {:.3} s (from {:.2} s to {:.2} s) under {} updater \
-         threads.\n\n| commits/s before | during (the sample intervals it overlaps) | after | during / before |\n\
-         | ---: | ---: | ---: | ---: |\n| {} | {} | {} | {} |\n",
+         threads.\n\n| commits/s before | during (the sample intervals it overlaps) | after \
+         | during / before | lowest interval during | highest interval during | lowest / before |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n| {} | {} | {} | {} | {} | {} | {} |\n",
         dip.keys,
         dip.duration_s(),
         dip.start_s,
@@ -788,6 +804,9 @@ pub fn dip_table(dip: &Dip) -> String {
         whole(during),
         whole(after),
         num(div(during, before)),
+        whole(extremes.map(|e| e.0)),
+        whole(extremes.map(|e| e.1)),
+        num(div(extremes.map(|e| e.0), before)),
     )
 }
 
@@ -971,7 +990,18 @@ mod tests {
         assert_eq!(before, Some(100.0));
         assert!((during.unwrap() - 20.0).abs() < 1e-9, "{during:?}");
         assert!((after.unwrap() - 100.0).abs() < 1e-9, "{after:?}");
-        assert!(dip_table(&dip).contains("| 100 | 20 | 100 | 0.20 |"));
+        assert!(dip_table(&dip).contains("| 100 | 20 | 100 | 0.20 | 20 | 20 | 0.20 |"));
+        let longer = Dip {
+            start_s: 0.7,
+            end_s: 1.3,
+            ..dip
+        };
+        // The intervals 0.5–1.0, 1.0–1.1, 1.1–1.6 overlap it.
+        let (lo, hi) = longer.extremes_during().unwrap();
+        assert!(
+            (lo - 20.0).abs() < 1e-9 && (hi - 100.0).abs() < 1e-9,
+            "{lo} {hi}"
+        );
     }
 
     /// One measurement of `commits` in one second.
