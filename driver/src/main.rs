@@ -676,7 +676,7 @@ fn run_durable(args: &DurableArgs) -> Result<(), String> {
         fsync.samples
     );
 
-    let results = durable::throughput(&config, |p| match p {
+    let (results, probes) = durable::throughput(&config, |p| match p {
         Progress::Loading(s) => eprintln!("{s}: loading {} rows", config.run.keys),
         Progress::Done(Some(m)) => eprintln!(
             "  {} · {} · {} threads: {:.0} commits/s, {:.2}% aborts",
@@ -754,6 +754,7 @@ fn run_durable(args: &DurableArgs) -> Result<(), String> {
         &fsync,
         Some(&fsync_after),
         &results,
+        &probes,
         &recoveries,
         dip.as_ref(),
     );
