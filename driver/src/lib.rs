@@ -13,10 +13,16 @@
 //! * [`alloc`]: the counting allocator behind the memory columns.
 //! * [`soak`]: minutes of updates with long readers coming and going, the
 //!   heap sampled over time.
+//! * [`durable`]: the durable databases: the disk's own sync latency,
+//!   durable commits/s against redb, SQLite and fjall, recovery time
+//!   against log size, and a checkpoint's cost under load.
+//! * [`scratch`]: the temporary directories the durable subjects live in.
 
 pub mod alloc;
+pub mod durable;
 pub mod report;
 pub mod run;
+pub mod scratch;
 pub mod soak;
 pub mod subject;
 pub mod subjects;

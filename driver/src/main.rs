@@ -7,13 +7,14 @@
 //! cargo run --release -p multiverse-driver -- --list        # subjects and workloads
 //! cargo run --release -p multiverse-driver -- --help
 //! cargo run --release -p multiverse-driver -- soak --seconds 120   # the heap over time
+//! cargo run --release -p multiverse-driver -- durable --out DIR     # durable commits, recovery
 //! ```
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use multiverse_driver::run::{self, Config, Progress};
 use multiverse_driver::subjects::{self, Entry};
-use multiverse_driver::{report, soak, workload};
+use multiverse_driver::{durable, report, soak, workload};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +33,8 @@ struct Args {
     /// both ceilings.
     #[arg(long, value_delimiter = ',')]
     subjects: Vec<String>,
-    /// Workloads, comma-separated (see --list). Default: all.
+    /// Workloads, comma-separated (see --list). Default: all but the
+    /// durable experiment's update-1 and update-10.
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Thread counts, comma-separated.
@@ -81,6 +83,78 @@ enum Command {
     /// holding a snapshot now and then, the live heap and `Database::stats()`
     /// sampled over time: writes <out>/<name>.{md,csv,svg}.
     Soak(SoakArgs),
+    /// The durable databases: the disk's fdatasync latency, then durable
+    /// commits/s of multiverse (Sync, Buffered, in memory; every store)
+    /// beside redb, SQLite and fjall, recovery time against log size, and
+    /// a checkpoint under load: writes <out>/durable.{md,csv},
+    /// durable-throughput.svg, recovery.csv, checkpoint.{csv,svg}.
+    Durable(DurableArgs),
+}
+
+/// The durable experiment's options. The defaults fit a few minutes on two
+/// cores; `--full` is the full-size run.
+#[derive(clap::Args, Debug)]
+struct DurableArgs {
+    /// The full-size run: threads 1,2,4,8,16,32,64, 2 s per cell, 10 M
+    /// updates in the largest recovery log (overrides --threads, --seconds
+    /// and --recovery-records).
+    #[arg(long)]
+    full: bool,
+    /// Committer thread counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    threads: Vec<usize>,
+    /// Rows in each subject's table.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Measured seconds per cell.
+    #[arg(long, default_value_t = 0.5)]
+    seconds: f64,
+    /// Uncounted warm-up seconds per cell.
+    #[arg(long, default_value_t = 0.1)]
+    warmup: f64,
+    /// Retries of a transaction that lost a conflict before it is given up.
+    #[arg(long, default_value_t = 100)]
+    max_retries: u32,
+    /// Subjects, comma-separated (default: every durable subject; the
+    /// names are printed with --list-durable).
+    #[arg(long, value_delimiter = ',')]
+    subjects: Vec<String>,
+    /// Lists the durable subjects, and exits.
+    #[arg(long)]
+    list_durable: bool,
+    /// Syncs the fdatasync probe times.
+    #[arg(long, default_value_t = 300)]
+    fsyncs: usize,
+    /// The most updates in a recovery log: the experiment logs a tenth, a
+    /// half and all of it (1 M, 5 M and 10 M from 10,000,000 up); 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    recovery_records: u64,
+    /// Rows of the recovery experiment's table.
+    #[arg(long, default_value_t = 100_000)]
+    recovery_keys: u64,
+    /// Rows of the checkpoint experiment's table; 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    checkpoint_keys: u64,
+    /// Seconds of updates in the checkpoint experiment.
+    #[arg(long, default_value_t = 4.0)]
+    checkpoint_seconds: f64,
+    /// Updater threads of the checkpoint experiment.
+    #[arg(long, default_value_t = 2)]
+    checkpoint_threads: usize,
+    /// Milliseconds between two samples of the checkpoint experiment.
+    #[arg(long, default_value_t = 50)]
+    sample_ms: u64,
+    /// The store of the recovery and checkpoint experiments.
+    #[arg(long, default_value = "n2o")]
+    store: String,
+    /// Where the databases live (a scratch directory each, removed after);
+    /// the fdatasync probe runs there too. Default: the system's temporary
+    /// directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The results' directory.
+    #[arg(long, default_value = "results/durable")]
+    out: PathBuf,
 }
 
 /// The soak's options.
@@ -164,7 +238,7 @@ fn select_workloads(names: &[String]) -> Result<Vec<workload::Workload>, String>
         .iter()
         .map(|n| {
             workload::by_name(n).ok_or_else(|| {
-                let known: Vec<&str> = workload::ALL.iter().map(|w| w.name).collect();
+                let known: Vec<&str> = workload::every().map(|w| w.name).collect();
                 format!("no workload {n:?}; known: {}", known.join(", "))
             })
         })
@@ -246,14 +320,15 @@ fn main() -> ExitCode {
         for e in subjects::all() {
             println!("  {:<28} {}", e.name, e.kind);
         }
-        println!("workloads (default: all):");
-        for w in workload::ALL {
+        println!("workloads (default: all but update-1 and update-10):");
+        for w in workload::every() {
             println!("  {:<18} {}", w.name, w.about);
         }
         return ExitCode::SUCCESS;
     }
     let outcome = match &args.command {
         Some(Command::Soak(soak)) => run_soak(soak),
+        Some(Command::Durable(args)) => run_durable(args),
         None => sweep(&args),
     };
     match outcome {
@@ -503,6 +578,191 @@ fn run_soak(args: &SoakArgs) -> Result<(), String> {
     eprintln!(
         "wrote {}, .csv and .svg; the run took {}",
         path(".md").display(),
+        report::wall_time(start.elapsed())
+    );
+    Ok(())
+}
+
+/// The durable experiment's configuration, checked.
+fn durable_config(args: &DurableArgs) -> Result<durable::Config, String> {
+    let seconds = |name: &str, s: f64| {
+        Duration::try_from_secs_f64(s).map_err(|e| format!("--{name} {s}: {e}"))
+    };
+    let (threads, measure, recovery_records) = if args.full {
+        (
+            vec![1, 2, 4, 8, 16, 32, 64],
+            Duration::from_secs(2),
+            durable::FULL_RECOVERY[durable::FULL_RECOVERY.len() - 1],
+        )
+    } else {
+        (
+            args.threads.clone(),
+            seconds("seconds", args.seconds)?,
+            args.recovery_records,
+        )
+    };
+    if threads.is_empty() || threads.contains(&0) {
+        return Err("--threads must list counts of at least 1".into());
+    }
+    if args.keys == 0 || args.recovery_keys == 0 || args.checkpoint_threads == 0 {
+        return Err("--keys, --recovery-keys and --checkpoint-threads must be at least 1".into());
+    }
+    if measure.is_zero() || args.sample_ms == 0 || args.fsyncs == 0 {
+        return Err("--seconds, --sample-ms and --fsyncs must be more than 0".into());
+    }
+    let store = multiverse::Storage::ALL
+        .into_iter()
+        .find(|s| s.name() == args.store)
+        .ok_or_else(|| {
+            format!(
+                "no store {:?}; known: o2n, n2o, time-travel, delta",
+                args.store
+            )
+        })?;
+    Ok(durable::Config {
+        dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
+        run: Config {
+            keys: args.keys,
+            theta: 0.0,
+            attrs: subjects::DURABLE_ATTRS,
+            modified: 1,
+            measure,
+            warmup: seconds("warmup", args.warmup)?,
+            max_retries: args.max_retries,
+        },
+        threads,
+        subjects: args.subjects.clone(),
+        fsyncs: args.fsyncs,
+        recovery_records,
+        recovery_keys: args.recovery_keys,
+        store,
+        checkpoint_keys: args.checkpoint_keys,
+        checkpoint_seconds: seconds("checkpoint-seconds", args.checkpoint_seconds)?,
+        checkpoint_threads: args.checkpoint_threads,
+        sample_every: Duration::from_millis(args.sample_ms),
+    })
+}
+
+fn run_durable(args: &DurableArgs) -> Result<(), String> {
+    let start = Instant::now();
+    let date = today();
+    let commit = report::commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    let config = durable_config(args)?;
+    if args.list_durable {
+        for e in durable::entries(&durable::Config {
+            subjects: vec![],
+            ..config
+        })? {
+            println!("  {:<22} {}", e.name, e.kind);
+        }
+        return Ok(());
+    }
+    let command = std::iter::once("cargo run --release -p multiverse-driver --".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let path = |name: &str| args.out.join(name);
+    let write = |name: &str, text: &str| {
+        std::fs::write(path(name), text).map_err(|e| format!("{}: {e}", path(name).display()))
+    };
+
+    let fsync = durable::fsync_latency(&config.dir, config.fsyncs)?;
+    eprintln!(
+        "fdatasync under {}: median {:.3} ms, p99 {:.3} ms ({} syncs)",
+        config.dir.display(),
+        fsync.median.as_secs_f64() * 1e3,
+        fsync.p99.as_secs_f64() * 1e3,
+        fsync.samples
+    );
+
+    let (results, probes) = durable::throughput(&config, |p| match p {
+        Progress::Loading(s) => eprintln!("{s}: loading {} rows", config.run.keys),
+        Progress::Done(Some(m)) => eprintln!(
+            "  {} · {} · {} threads: {:.0} commits/s, {:.2}% aborts",
+            m.subject,
+            m.workload,
+            m.threads,
+            m.throughput(),
+            100.0 * m.abort_rate()
+        ),
+        _ => {}
+    })?;
+    let fsync_after = durable::fsync_latency(&config.dir, config.fsyncs)?;
+    eprintln!(
+        "fdatasync after the sweep: median {:.3} ms, p99 {:.3} ms",
+        fsync_after.median.as_secs_f64() * 1e3,
+        fsync_after.p99.as_secs_f64() * 1e3,
+    );
+    write("durable.csv", &report::csv(&results, &config.run))?;
+    report::plot_throughput(&results, &path("durable-throughput.svg"))?;
+
+    let mut recoveries = Vec::new();
+    for records in durable::recovery_sizes(config.recovery_records) {
+        for attrs in [4, 32] {
+            eprintln!("recovery: [i64; {attrs}] rows, {records} updates in the log");
+            let r = if attrs == 4 {
+                durable::recovery::<4>(&config, records)?
+            } else {
+                durable::recovery::<32>(&config, records)?
+            };
+            eprintln!(
+                "  {} log bytes ({:.1} per update); open from the log {:.3} s, checkpoint {:.3} s, \
+                 open from the checkpoint {:.3} s",
+                r.log_bytes,
+                r.bytes_per_update(),
+                r.open_s,
+                r.checkpoint_s,
+                r.open_after_checkpoint_s
+            );
+            recoveries.push(r);
+        }
+    }
+    if !recoveries.is_empty() {
+        write(
+            "recovery.csv",
+            &durable::recovery_csv(&recoveries, config.store),
+        )?;
+    }
+
+    let dip = if config.checkpoint_keys > 0 {
+        eprintln!(
+            "checkpoint: {} rows, {} updaters, {:.1} s",
+            config.checkpoint_keys,
+            config.checkpoint_threads,
+            config.checkpoint_seconds.as_secs_f64()
+        );
+        let dip = durable::checkpoint_dip(&config)?;
+        eprint!("  {}", durable::dip_table(&dip));
+        write("checkpoint.csv", &durable::dip_csv(&dip))?;
+        durable::plot_dip(&dip, config.store, &path("checkpoint.svg"))?;
+        Some(dip)
+    } else {
+        None
+    };
+
+    let provenance = report::Provenance {
+        command,
+        commit,
+        date,
+        machine: machine(),
+        wall: start.elapsed(),
+    };
+    let md = durable::markdown(
+        &provenance,
+        &config,
+        &fsync,
+        Some(&fsync_after),
+        &results,
+        &probes,
+        &recoveries,
+        dip.as_ref(),
+    );
+    println!("{md}");
+    write("durable.md", &md)?;
+    eprintln!(
+        "wrote {}; the run took {}",
+        path("durable.md").display(),
         report::wall_time(start.elapsed())
     );
     Ok(())

@@ -40,7 +40,7 @@ fn groups(results: &[Measurement]) -> Vec<(&'static str, usize, Vec<&Measurement
         by.entry(key).or_default().push(m);
     }
     order.sort_by_key(|&(w, t)| {
-        let pos = crate::workload::ALL.iter().position(|x| x.name == w);
+        let pos = crate::workload::every().position(|x| x.name == w);
         (pos, t)
     });
     order

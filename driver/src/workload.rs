@@ -79,9 +79,35 @@ pub const ALL: [Workload; 7] = [
     },
 ];
 
+/// The durable experiment's transactions (`durable`): every operation an
+/// update, one row or ten per transaction. Not in [`ALL`]: the default
+/// sweep leaves them out, `--workloads` can name them.
+pub const UPDATES: [Workload; 2] = [
+    Workload {
+        name: "update-1",
+        about: "single-row update transactions (the durable experiment)",
+        ops: 1,
+        read_fraction: 0.0,
+        long_scan: false,
+    },
+    Workload {
+        name: "update-10",
+        about: "10-operation update transactions, 10 rows updated (the durable experiment)",
+        ops: 10,
+        read_fraction: 0.0,
+        long_scan: false,
+    },
+];
+
+/// Every workload, [`ALL`] then [`UPDATES`], in the order results print
+/// them.
+pub fn every() -> impl Iterator<Item = Workload> {
+    ALL.into_iter().chain(UPDATES)
+}
+
 /// The workload called `name`.
 pub fn by_name(name: &str) -> Option<Workload> {
-    ALL.into_iter().find(|w| w.name == name)
+    every().find(|w| w.name == name)
 }
 
 impl Workload {
@@ -124,5 +150,11 @@ mod tests {
             assert_eq!(by_name(w.name), Some(w));
         }
         assert_eq!(by_name("ycsb-z"), None);
+        for w in UPDATES {
+            w.next(&keys, &mut rng, &mut ops);
+            assert_eq!(ops.len(), w.ops);
+            assert!(ops.iter().all(|o| matches!(o, Op::Update(_))), "{}", w.name);
+            assert_eq!(by_name(w.name), Some(w));
+        }
     }
 }

@@ -5,23 +5,35 @@
 //! (a hash index for point operations beside the skiplist) under the default
 //! GC policy, with `/<policy>` appended for another one
 //! (`mv-delta+hash/cooperative`).
+//!
+//! The durable experiment has subjects of its own ([`durable`]), on
+//! scratch directories: `mv-<store>-sync`, `mv-<store>-buffered` and
+//! `mv-<store>-memory` (the same rows in memory, their reference),
+//! `redb-immediate`, `sqlite-wal-full` and `fjall-syncdata`.
 
 mod concread;
+mod fjall;
 mod multiverse;
+mod multiverse_durable;
 mod raw;
 mod redb;
 mod skipdb;
+mod sqlite;
 mod surrealmx;
 
 pub use self::concread::Concread;
+pub use self::fjall::Fjall;
 pub use self::multiverse::Multiverse;
+pub use self::multiverse_durable::{array_row, load_rows, Mode, MultiverseDurable};
 pub use self::raw::{Dashmap, Skipmap};
 pub use self::redb::Redb;
 pub use self::skipdb::{Skipdb, SkipdbOptimistic, SkipdbSerializable};
+pub use self::sqlite::Sqlite;
 pub use self::surrealmx::{Isolation, Surrealmx};
 
 use crate::subject::{Kind, Subject};
 use ::multiverse::{GcPolicy, Storage};
+use std::path::{Path, PathBuf};
 
 /// A subject the driver can build, fresh, for each measurement.
 pub struct Entry {
@@ -103,6 +115,46 @@ pub fn all() -> Vec<Entry> {
     all
 }
 
+/// Attributes per row of the durable subjects (their rows are
+/// `[i64; DURABLE_ATTRS]`).
+pub const DURABLE_ATTRS: usize = 4;
+
+/// The name of multiverse with `storage` in `mode`, for the durable
+/// experiment.
+pub fn durable_name(storage: Storage, mode: Mode) -> String {
+    format!("mv-{}-{}", storage.name(), mode.name())
+}
+
+/// The durable experiment's subjects, each on a fresh scratch directory
+/// under `base`: every multiverse store under `Sync`, `Buffered` and in
+/// memory, then redb (`Durability::Immediate`), SQLite (WAL,
+/// `synchronous=FULL`) and fjall (`PersistMode::SyncData`).
+pub fn durable(base: &Path) -> Vec<Entry> {
+    let mut all = Vec::new();
+    for storage in Storage::ALL {
+        for mode in Mode::ALL {
+            let base = base.to_path_buf();
+            all.push(Entry::new(
+                durable_name(storage, mode),
+                Kind::Engine,
+                move || MultiverseDurable::<DURABLE_ATTRS>::new(storage, mode, &base),
+            ));
+        }
+    }
+    let peer = |name: &str, make: fn(&Path) -> Box<dyn Subject>| {
+        let base: PathBuf = base.to_path_buf();
+        Entry {
+            name: name.into(),
+            kind: Kind::Peer,
+            make: Box::new(move || make(&base)),
+        }
+    };
+    all.push(peer("redb-immediate", |b| Box::new(Redb::on_file(b))));
+    all.push(peer("sqlite-wal-full", |b| Box::new(Sqlite::on_file(b))));
+    all.push(peer("fjall-syncdata", |b| Box::new(Fjall::on_dir(b))));
+    all
+}
+
 /// The subjects of the default experiment: every store, without and with
 /// the hash index, under the default GC policy, every peer mode and both
 /// ceilings.
@@ -138,32 +190,38 @@ mod tests {
         sink
     }
 
-    #[test]
-    fn every_subject_loads_reads_updates_and_scans() {
-        for e in all() {
+    /// What every subject of `entries` loads, reads, updates and scans,
+    /// on rows of `attrs` attributes.
+    fn loads_reads_updates_and_scans(entries: Vec<Entry>, attrs: usize) {
+        for e in entries {
             let s = (e.make)();
-            s.load(300, 10).unwrap();
+            s.load(300, attrs).unwrap();
             let mut sink = 0;
             assert_eq!(s.scan_all(&mut sink), 300, "{}", e.name);
             let all: u64 = (0..300)
-                .map(|k| checksum(&initial_row(k, 10)))
+                .map(|k| checksum(&initial_row(k, attrs)))
                 .fold(0, |a, c| a ^ c);
             assert_eq!(sink, all, "{}: scan", e.name);
-            assert_eq!(read(&*s, 7), expected(7, 10, 0, 0), "{}", e.name);
+            assert_eq!(read(&*s, 7), expected(7, attrs, 0, 0), "{}", e.name);
             let mut sink = 0;
             let ops = [Op::Update(7), Op::Update(7), Op::Read(8)];
             s.execute(&ops, 3, &mut sink).expect("a lone writer");
-            assert_eq!(read(&*s, 7), expected(7, 10, 3, 2), "{}: update", e.name);
-            assert_eq!(read(&*s, 8), expected(8, 10, 3, 0), "{}: neighbour", e.name);
+            assert_eq!(read(&*s, 7), expected(7, attrs, 3, 2), "{}: update", e.name);
+            assert_eq!(
+                read(&*s, 8),
+                expected(8, attrs, 3, 0),
+                "{}: neighbour",
+                e.name
+            );
         }
     }
 
-    #[test]
-    fn no_subject_loses_concurrent_updates() {
-        const PER_THREAD: usize = 300;
-        for e in all() {
+    /// Two threads each update two rows `per_thread` times, on every
+    /// subject of `entries`: no update is lost.
+    fn loses_no_concurrent_updates(entries: Vec<Entry>, attrs: usize, per_thread: usize) {
+        for e in entries {
             let s = (e.make)();
-            s.load(4, 10).unwrap();
+            s.load(4, attrs).unwrap();
             let conflicts = std::thread::scope(|scope| {
                 let workers: Vec<_> = (0..2)
                     .map(|t| {
@@ -178,7 +236,7 @@ mod tests {
                             } else {
                                 [Op::Update(1), Op::Update(0)]
                             };
-                            for _ in 0..PER_THREAD {
+                            for _ in 0..per_thread {
                                 while s.execute(&ops, 1, &mut sink).is_err() {
                                     conflicts += 1;
                                 }
@@ -195,12 +253,47 @@ mod tests {
             for key in [0, 1] {
                 assert_eq!(
                     read(&*s, key),
-                    expected(key, 10, 1, 2 * PER_THREAD),
+                    expected(key, attrs, 1, 2 * per_thread),
                     "{}: key {key} after {conflicts} conflicts",
                     e.name
                 );
             }
-            assert_eq!(read(&*s, 2), expected(2, 10, 1, 0), "{}", e.name);
+            assert_eq!(read(&*s, 2), expected(2, attrs, 1, 0), "{}", e.name);
+        }
+    }
+
+    #[test]
+    fn every_subject_loads_reads_updates_and_scans() {
+        loads_reads_updates_and_scans(all(), 10);
+    }
+
+    #[test]
+    fn no_subject_loses_concurrent_updates() {
+        loses_no_concurrent_updates(all(), 10, 300);
+    }
+
+    #[test]
+    fn every_durable_subject_loads_reads_updates_and_scans() {
+        let base = crate::scratch::Scratch::new(&std::env::temp_dir(), "subjects").unwrap();
+        loads_reads_updates_and_scans(durable(base.path()), DURABLE_ATTRS);
+    }
+
+    #[test]
+    fn no_durable_subject_loses_concurrent_updates() {
+        // Few updates: each durable commit costs a sync.
+        let base = crate::scratch::Scratch::new(&std::env::temp_dir(), "subjects").unwrap();
+        loses_no_concurrent_updates(durable(base.path()), DURABLE_ATTRS, 30);
+    }
+
+    #[test]
+    fn durable_subjects_leave_no_files_behind() {
+        let base = crate::scratch::Scratch::new(&std::env::temp_dir(), "subjects").unwrap();
+        for e in durable(base.path()) {
+            let s = (e.make)();
+            s.load(10, DURABLE_ATTRS).unwrap();
+            drop(s);
+            let left: Vec<_> = std::fs::read_dir(base.path()).unwrap().collect();
+            assert!(left.is_empty(), "{}: {left:?}", e.name);
         }
     }
 }

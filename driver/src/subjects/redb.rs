@@ -1,6 +1,11 @@
-//! redb, an embedded B-tree key-value store, on its in-memory backend with
-//! every write transaction at `Durability::None` (its least durable mode:
-//! nothing is made persistent; on the in-memory backend nothing could be).
+//! redb, an embedded B-tree key-value store, in one of two modes:
+//!
+//! * [`Redb::default`]: on its in-memory backend with every write
+//!   transaction at `Durability::None` (its least durable mode: nothing is
+//!   made persistent; on the in-memory backend nothing could be);
+//! * [`Redb::on_file`]: on a file in a scratch directory with every write
+//!   transaction at `Durability::Immediate` (`commit` returns once the
+//!   transaction is on stable storage), for the durable experiment.
 //!
 //! Read-only transactions (every op a read, and scans) use `begin_read`, a
 //! snapshot that never waits; every other transaction uses `begin_write`,
@@ -10,6 +15,7 @@
 //! place, an update copies them out, bumps and writes them back; every
 //! transaction also opens the table, as redb requires.
 
+use crate::scratch::Scratch;
 use crate::subject::{
     bump_bytes, checksum_bytes, encode, fold_rows, initial_row, Conflict, Op, Subject,
 };
@@ -22,9 +28,14 @@ const TABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("usertable");
 /// Rows inserted per loading transaction.
 const LOAD_BATCH: u64 = 100_000;
 
-/// A redb database on the in-memory backend.
+/// A redb database, in memory or on a file.
 pub struct Redb {
     db: Database,
+    /// The durability of every write transaction.
+    durability: Durability,
+    /// The directory of the file (after `db`: it is removed once `db` has
+    /// closed the file).
+    _dir: Option<Scratch>,
 }
 
 impl Default for Redb {
@@ -32,7 +43,11 @@ impl Default for Redb {
         let db = Database::builder()
             .create_with_backend(InMemoryBackend::new())
             .expect("redb: an in-memory database");
-        Redb { db }
+        Redb {
+            db,
+            durability: Durability::None,
+            _dir: None,
+        }
     }
 }
 
@@ -42,10 +57,22 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 }
 
 impl Redb {
-    /// A write transaction at `Durability::None`.
+    /// A database on a file in a fresh scratch directory under `base`,
+    /// every commit at `Durability::Immediate`.
+    pub fn on_file(base: &std::path::Path) -> Self {
+        let dir = ok(Scratch::new(base, "redb"));
+        let db = ok(Database::create(dir.path().join("redb.db")));
+        Redb {
+            db,
+            durability: Durability::Immediate,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A write transaction at the subject's durability.
     fn write(&self) -> redb::WriteTransaction {
         let mut tx = ok(self.db.begin_write());
-        ok(tx.set_durability(Durability::None));
+        ok(tx.set_durability(self.durability));
         tx
     }
 }
