@@ -104,8 +104,9 @@ struct CatalogEntry {
     handle: Option<Box<dyn CatalogTable>>,
     /// What the log knows of the table (a durable database's).
     meta: Option<TableMeta>,
-    /// The rows of a recovered table, until its types are named.
-    staged: Option<Staged>,
+    /// The rows of a recovered table, until its types are named (shared,
+    /// so that a checkpoint takes them without a copy).
+    staged: Option<Arc<Staged>>,
 }
 
 /// What the catalog needs of a `Table<K, T>` without knowing `K` and `T`.
@@ -448,7 +449,6 @@ impl DatabaseBuilder {
             next_id: recovered.next_id,
         };
         for (_, staged) in recovered.tables {
-            catalog.next_id = catalog.next_id.max(staged.meta.id);
             catalog.tables.insert(
                 staged.meta.name.clone(),
                 CatalogEntry {
@@ -459,7 +459,7 @@ impl DatabaseBuilder {
                     ),
                     handle: None,
                     meta: Some(staged.meta.clone()),
-                    staged: Some(staged),
+                    staged: Some(Arc::new(staged)),
                 },
             );
         }
@@ -1086,7 +1086,7 @@ fn checkpoint(shared: &Shared) -> Result<Timestamp> {
                 let meta = e.meta.clone()?;
                 Some(match &e.handle {
                     Some(h) => (meta, Ok(h.clone_box())),
-                    None => (meta, Err(e.staged.as_ref().map(|s| s.rows.clone()))),
+                    None => (meta, Err(e.staged.clone())),
                 })
             })
             .collect();
@@ -1102,7 +1102,7 @@ fn checkpoint(shared: &Shared) -> Result<Timestamp> {
             match rows {
                 Ok(handle) => handle.checkpoint(ts, &mut w)?,
                 Err(rows) => {
-                    for (k, row) in rows.iter().flatten() {
+                    for (k, row) in rows.iter().flat_map(|s| &s.rows) {
                         durable::put_entry(w.row_buffer(), k, row);
                         w.row_done()?;
                     }

@@ -252,10 +252,6 @@ pub(crate) struct Recovered {
     pub(crate) checkpoint: u64,
     /// The last timestamp recovered.
     pub(crate) last: u64,
-    /// Log records replayed after the checkpoint.
-    pub(crate) records: u64,
-    /// Bytes cut off the log's torn tail.
-    pub(crate) torn_bytes: u64,
 }
 
 impl Recovered {
@@ -436,9 +432,7 @@ pub(crate) fn recover(dir: &dyn device::Dir) -> crate::Result<(Recovered, log::R
         None => Recovered::default(),
     };
     let after = rec.checkpoint;
-    let mut records = 0;
     let replayed = log::replay(dir, after, |ts, payload| {
-        records += 1;
         // `replay` fills in the segment and the offset.
         rec.apply(payload).map_err(|reason| Error::Corrupt {
             file: String::new(),
@@ -446,9 +440,7 @@ pub(crate) fn recover(dir: &dyn device::Dir) -> crate::Result<(Recovered, log::R
             reason: format!("the record at timestamp {ts}: {reason}"),
         })
     })?;
-    rec.records = records;
     rec.last = replayed.last_ts.max(after);
-    rec.torn_bytes = replayed.torn_bytes;
     for &(_, name) in checkpoints.iter().rev().skip(1) {
         dir.remove(name)
             .map_err(|e| Error::io(e, format!("removing {name}")))?;

@@ -47,8 +47,9 @@ pub(crate) struct Wal {
     /// The segment files. Only the leader (and a checkpoint's rotation)
     /// writes through it.
     writer: Mutex<LogWriter>,
-    /// Whether a leader is at work, and the followers' wake-up.
-    state: Mutex<bool>,
+    /// Whether a leader is at work and how many followers wait for it, and
+    /// the followers' wake-up.
+    state: Mutex<Group>,
     woken: Condvar,
     /// The highest timestamp whose record is written to the OS.
     written: AtomicU64,
@@ -59,6 +60,15 @@ pub(crate) struct Wal {
     /// Set once, with the first write or sync that failed.
     failure: OnceLock<Error>,
     failed: AtomicBool,
+}
+
+/// The group commit's bookkeeping, under `Wal::state`.
+#[derive(Default)]
+struct Group {
+    leading: bool,
+    /// Followers asleep on `Wal::woken`: a leader wakes them only if any
+    /// (a wake-up is a system call).
+    waiting: usize,
 }
 
 #[derive(Default)]
@@ -83,7 +93,7 @@ impl Wal {
                 last,
             }),
             writer: Mutex::new(writer),
-            state: Mutex::new(false),
+            state: Mutex::new(Group::default()),
             woken: Condvar::new(),
             written: AtomicU64::new(last),
             synced: AtomicU64::new(last),
@@ -146,7 +156,11 @@ impl Wal {
     /// writing it and every record before it as the leader if nobody is.
     /// `Err(Io)` if the log is poisoned, now or earlier.
     pub(crate) fn wait(&self, ts: u64) -> crate::Result<()> {
-        let mut leading = lock(&self.state);
+        // A leader may have carried our record already.
+        if self.done() >= ts {
+            return Ok(());
+        }
+        let mut group = lock(&self.state);
         loop {
             if self.done() >= ts {
                 return Ok(());
@@ -154,18 +168,22 @@ impl Wal {
             if let Some(e) = self.failure() {
                 return Err(e);
             }
-            if !*leading {
-                *leading = true;
-                drop(leading);
+            if !group.leading {
+                group.leading = true;
+                drop(group);
                 self.flush(self.until);
-                leading = lock(&self.state);
-                *leading = false;
-                self.woken.notify_all();
+                group = lock(&self.state);
+                group.leading = false;
+                if group.waiting > 0 {
+                    self.woken.notify_all();
+                }
             } else {
-                leading = self
+                group.waiting += 1;
+                group = self
                     .woken
-                    .wait(leading)
+                    .wait(group)
                     .unwrap_or_else(PoisonError::into_inner);
+                group.waiting -= 1;
             }
         }
     }
