@@ -6,6 +6,30 @@
 //! MatrixOne's rules (shared/API.md, "Sessions"); DDL inside a transaction
 //! (the transactional catalog) and switchover are not built yet.
 //!
+//! Plan for what is missing (next session):
+//!
+//! * **Transactional catalog.** The catalog becomes an MVCC table of the
+//!   engine (name → id, types, handle), read through each transaction's
+//!   snapshot: a transaction that began before a drop keeps seeing the table
+//!   (its `TableCore` lives while handles do); `create_table` in a
+//!   transaction is an insert of the name (two concurrent creates of one
+//!   name meet at W1: one commits, the other gets a conflict); `drop_table`
+//!   is a delete. A transaction that wrote a table checks at commit that the
+//!   table's catalog row did not end after its snapshot: inside the ordered
+//!   publish step, as a validation that can only publish an empty commit
+//!   (the hook issue 14's serializable validation needs too), so that a drop
+//!   and a write cannot both commit. DDL then logs inside the transaction's
+//!   own redo record (atomic with its DML), replacing today's separate
+//!   CREATE/DROP records and the replay rule for writes after a DROP.
+//! * **DdlConflict.** A session keeps the ids of the tables its transaction
+//!   read or wrote; dropping one of them in that transaction fails at the
+//!   statement, and the transaction goes on.
+//! * **Switchover.** `Database::switchover(&to, timeout)`: a gate that new
+//!   transactions wait at; sessions register in the database (weakly);
+//!   those at a boundary move (their next statement runs on `to` with the
+//!   same context), those still open at the timeout are rolled back and
+//!   answer `SessionLost` once.
+//!
 //! The rules, as MatrixOne's transaction documentation gives them:
 //!
 //! * With autocommit on, each DML statement is a transaction of its own,
