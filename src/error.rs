@@ -117,6 +117,9 @@ pub enum Error {
         /// The database directory.
         path: std::path::PathBuf,
     },
+    /// A session statement not allowed inside an explicit transaction
+    /// (`set_var`, `set_autocommit`); the transaction goes on.
+    NotAllowedInTransaction,
     /// A durable database cannot encode the key or row type of a table:
     /// register it with the builder (see `Persist`).
     #[non_exhaustive]
@@ -159,7 +162,8 @@ impl PartialEq for Error {
             | (Aborted, Aborted)
             | (DuplicateKey, DuplicateKey)
             | (NotFound, NotFound)
-            | (ForeignTable, ForeignTable) => true,
+            | (ForeignTable, ForeignTable)
+            | (NotAllowedInTransaction, NotAllowedInTransaction) => true,
             (TableExists { name: a }, TableExists { name: b }) => a == b,
             (NoSuchTable { name: a }, NoSuchTable { name: b }) => a == b,
             (
@@ -254,6 +258,9 @@ impl fmt::Display for Error {
                 "table {table:?} was opened as {expected} but was created as {found}"
             ),
             Error::ForeignTable => f.write_str("the table belongs to another database"),
+            Error::NotAllowedInTransaction => {
+                f.write_str("not allowed inside an explicit transaction: commit or roll it back first")
+            }
             Error::SnapshotTooOld { requested, oldest } => write!(
                 f,
                 "snapshot at {} is too old: garbage collection may have passed it (oldest kept: {})",

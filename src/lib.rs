@@ -97,6 +97,7 @@ pub(crate) mod header;
 #[cfg(all(loom, feature = "loom"))]
 #[doc(hidden)]
 pub mod model;
+mod session;
 mod snapshot;
 pub(crate) mod stats;
 mod store;
@@ -113,6 +114,7 @@ pub use durable::{
 pub use engine::gc::GcPolicy;
 pub use error::{Error, Result};
 pub use header::Timestamp;
+pub use session::{Session, SessionContext, Value};
 pub use snapshot::Snapshot;
 pub use stats::{DatabaseStats, GcStats, TableStats};
 pub use store::Storage;
