@@ -129,6 +129,26 @@ pub enum Error {
         /// The type without an encoding, as `std::any::type_name` gives it.
         type_name: String,
     },
+    /// A DDL statement inside a transaction that would change what the
+    /// transaction's own statements did: dropping a table it read or wrote.
+    /// The statement does nothing; the transaction goes on.
+    #[non_exhaustive]
+    DdlConflict {
+        /// The table.
+        table: String,
+    },
+    /// The session's transaction was still open when a
+    /// [`switchover`](crate::Database::switchover) gave up waiting for it:
+    /// it was rolled back, and the session was not moved. Answered once, to
+    /// the session's next statement.
+    SessionLost,
+    /// An argument outside the values a call accepts (a drain timeout out
+    /// of range, for one).
+    #[non_exhaustive]
+    InvalidArgument {
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -163,7 +183,10 @@ impl PartialEq for Error {
             | (DuplicateKey, DuplicateKey)
             | (NotFound, NotFound)
             | (ForeignTable, ForeignTable)
-            | (NotAllowedInTransaction, NotAllowedInTransaction) => true,
+            | (NotAllowedInTransaction, NotAllowedInTransaction)
+            | (SessionLost, SessionLost) => true,
+            (DdlConflict { table: a }, DdlConflict { table: b }) => a == b,
+            (InvalidArgument { reason: a }, InvalidArgument { reason: b }) => a == b,
             (TableExists { name: a }, TableExists { name: b }) => a == b,
             (NoSuchTable { name: a }, NoSuchTable { name: b }) => a == b,
             (
@@ -288,6 +311,14 @@ impl fmt::Display for Error {
                 f,
                 "table {table:?}: a durable database has no encoding for {type_name} (implement multiverse::Persist and register it on the builder)"
             ),
+            Error::DdlConflict { table } => write!(
+                f,
+                "table {table:?} was read or written by this transaction: it cannot be dropped in it"
+            ),
+            Error::SessionLost => f.write_str(
+                "the session's transaction was rolled back by a switchover that could not wait for it; the session stays on the old database",
+            ),
+            Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
         }
     }
 }
