@@ -52,6 +52,7 @@ impl Shared {
         let mut tables: Vec<_> = catalog
             .tables
             .iter()
+            .filter(|(_, e)| e.creator == 0)
             .filter_map(|(name, e)| Some((name.clone(), e.handle.as_ref()?.clone_box())))
             .collect();
         tables.sort_by(|a, b| a.0.cmp(&b.0));
@@ -96,6 +97,15 @@ struct Catalog {
 }
 
 struct CatalogEntry {
+    /// The table's id: unique in the database, never reused.
+    id: u64,
+    /// The tag of the transaction whose create this is, until it commits;
+    /// 0 once committed. Other transactions do not see the name meanwhile,
+    /// and a second create of it conflicts.
+    creator: u64,
+    /// The tag of a transaction that has dropped the table and not yet
+    /// committed (0: none); a second drop conflicts.
+    dropper: u64,
     types: (TypeId, TypeId),
     /// The types as `Table<K, T>`, for `SchemaMismatch`.
     type_names: String,
@@ -115,7 +125,7 @@ trait CatalogTable: Send + Sync {
     fn clone_box(&self) -> Box<dyn CatalogTable>;
     fn stats(&self) -> TableStats;
     fn sweep(&self, watermark: u64);
-    fn mark_dropped(&self);
+    fn life(&self) -> &crate::table::Lifecycle;
     /// Writes the rows visible at `ts` into a checkpoint.
     fn checkpoint(&self, ts: u64, w: &mut durable::CheckpointWriter<'_>) -> Result<()>;
 }
@@ -133,8 +143,8 @@ impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
     fn sweep(&self, watermark: u64) {
         Table::sweep(self, watermark)
     }
-    fn mark_dropped(&self) {
-        Table::mark_dropped(self)
+    fn life(&self) -> &crate::table::Lifecycle {
+        Table::life(self)
     }
     fn checkpoint(&self, ts: u64, w: &mut durable::CheckpointWriter<'_>) -> Result<()> {
         let codecs = crate::table::dispatch!(self, core => core.codecs.clone());
@@ -155,6 +165,135 @@ impl<K: Key, T: Tuple> CatalogTable for Table<K, T> {
             w.row_done()?;
         }
         Ok(())
+    }
+}
+
+/// One catalog change of a transaction.
+struct Change {
+    name: String,
+    /// A create, else a drop.
+    create: bool,
+    /// Its part of the redo record (a durable database's).
+    part: Option<Vec<u8>>,
+}
+
+/// The catalog changes of one transaction (the transactional catalog): the
+/// catalog holds them as reservations (an entry's `creator`, `dropper`)
+/// until the transaction commits or rolls back.
+struct Changes {
+    shared: Arc<Shared>,
+    /// The transaction's tag.
+    me: u64,
+    list: Vec<Change>,
+}
+
+impl crate::transaction::Ddl for Changes {
+    fn redo(&self, out: &mut Vec<u8>) -> u64 {
+        let mut n = 0;
+        for part in self.list.iter().filter_map(|c| c.part.as_ref()) {
+            out.extend_from_slice(part);
+            n += 1;
+        }
+        n
+    }
+
+    fn commit(
+        &mut self,
+        commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>,
+    ) -> Option<u64> {
+        // The write lock from before the timestamp until the catalog says
+        // what the commit did: a checkpoint, which reads the catalog and
+        // takes its snapshot under the read lock, sees the catalog as of
+        // its snapshot. Nothing that holds this lock waits for a commit.
+        let mut catalog = self
+            .shared
+            .catalog
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ts = {
+            let lives: Vec<(&crate::table::Lifecycle, bool)> = self
+                .list
+                .iter()
+                .filter_map(|c| {
+                    let entry = catalog.tables.get(&c.name)?;
+                    Some((entry.handle.as_ref()?.life(), c.create))
+                })
+                .collect();
+            for (life, create) in &lives {
+                if !create {
+                    // Before the timestamp (C1).
+                    life.mark_dropping();
+                }
+            }
+            let ts = commit(&mut |ts| {
+                for (life, create) in &lives {
+                    if *create {
+                        life.stamp_created();
+                    } else {
+                        life.stamp_dropped(ts);
+                    }
+                }
+            });
+            if ts.is_none() {
+                for (life, create) in &lives {
+                    if !create {
+                        life.unmark_dropping();
+                    }
+                }
+            }
+            ts
+        };
+        if ts.is_some() {
+            for c in self.list.drain(..) {
+                if c.create {
+                    if let Some(entry) = catalog.tables.get_mut(&c.name) {
+                        entry.creator = 0;
+                    }
+                } else {
+                    catalog.tables.remove(&c.name);
+                }
+            }
+        }
+        ts
+    }
+
+    fn abort(&mut self) {
+        if self.list.is_empty() {
+            return;
+        }
+        let mut catalog = self
+            .shared
+            .catalog
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for c in self.list.drain(..) {
+            let mine = |e: &CatalogEntry| {
+                if c.create {
+                    e.creator == self.me
+                } else {
+                    e.dropper == self.me
+                }
+            };
+            if !catalog.tables.get(&c.name).is_some_and(mine) {
+                continue;
+            }
+            if c.create {
+                let entry = catalog.tables.remove(&c.name).expect("found above");
+                if let Some(handle) = &entry.handle {
+                    handle.life().abandon();
+                }
+            } else {
+                let entry = catalog.tables.get_mut(&c.name).expect("found above");
+                entry.dropper = 0;
+                if let Some(handle) = &entry.handle {
+                    handle.life().clear_dropper();
+                }
+            }
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
     }
 }
 
@@ -452,6 +591,9 @@ impl DatabaseBuilder {
             catalog.tables.insert(
                 staged.meta.name.clone(),
                 CatalogEntry {
+                    id: staged.meta.id,
+                    creator: 0,
+                    dropper: 0,
                     types: (TypeId::of::<()>(), TypeId::of::<()>()),
                     type_names: format!(
                         "Table<{}, {}>",
@@ -591,16 +733,39 @@ impl Database {
         name: &str,
         points: Option<Box<dyn PointIndex<K>>>,
     ) -> Result<Table<K, T>> {
+        let mut tx = self.begin();
+        let table = self.create_in(&mut tx, name, points)?;
+        tx.commit()?;
+        Ok(table)
+    }
+
+    /// Creates a table inside `tx`: it exists for `tx` at once, and for
+    /// everyone else from `tx`'s commit (the transactional catalog). A name
+    /// that another transaction is creating is a `WriteConflict`, which
+    /// rolls `tx` back; a name taken is `TableExists`.
+    pub(crate) fn create_in<K: Key, T: Tuple>(
+        &self,
+        tx: &mut Transaction,
+        name: &str,
+        points: Option<Box<dyn PointIndex<K>>>,
+    ) -> Result<Table<K, T>> {
+        tx.check_active()?;
+        let codecs = self.codecs_of::<K, T>(name)?;
+        let me = tx.tag();
         let mut catalog = self
             .shared
             .catalog
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if catalog.tables.contains_key(name) {
+        if let Some(entry) = catalog.tables.get(name) {
+            if entry.creator != 0 && entry.creator != me {
+                // Rolling back takes the catalog's lock.
+                drop(catalog);
+                return Err(tx.conflict());
+            }
             return Err(Error::TableExists { name: name.into() });
         }
         let id = catalog.next_id + 1;
-        let codecs = self.codecs_of::<K, T>(name)?;
         let meta = codecs.as_ref().map(|(k, t)| TableMeta {
             id,
             name: name.to_owned(),
@@ -608,12 +773,6 @@ impl Database {
             row_type: t.name().to_owned(),
             hash: points.is_some(),
         });
-        if let Some(meta) = &meta {
-            // Logged and (under `Sync`) durable before anyone can use it;
-            // the catalog's lock is held throughout, so a checkpoint sees
-            // the catalog as of a timestamp (see `checkpoint`).
-            self.log_ddl(durable::create_record(meta))?;
-        }
         catalog.next_id = id;
         let table = Table::<K, T>::new(
             self.shared.storage,
@@ -622,10 +781,15 @@ impl Database {
             name.into(),
             points,
             codecs,
+            me,
         );
+        let part = meta.as_ref().map(durable::create_record);
         catalog.tables.insert(
             name.to_owned(),
             CatalogEntry {
+                id,
+                creator: me,
+                dropper: 0,
                 types: (TypeId::of::<K>(), TypeId::of::<T>()),
                 type_names: type_names::<K, T>(),
                 handle: Some(Box::new(table.clone())),
@@ -633,7 +797,26 @@ impl Database {
                 staged: None,
             },
         );
+        drop(catalog);
+        self.changes(tx).push(Change {
+            name: name.to_owned(),
+            create: true,
+            part,
+        });
         Ok(table)
+    }
+
+    /// The catalog changes of `tx`.
+    fn changes<'t>(&self, tx: &'t mut Transaction) -> &'t mut Vec<Change> {
+        let me = tx.tag();
+        let shared = Arc::clone(&self.shared);
+        &mut tx
+            .ddl_mut(|| Changes {
+                shared,
+                me,
+                list: Vec::new(),
+            })
+            .list
     }
 
     /// The encodings of `K` and `T` in a durable database (`None` in
@@ -661,25 +844,6 @@ impl Database {
         Ok(Some((k, t)))
     }
 
-    /// Logs a catalog change as a commit of its own and waits until it is
-    /// durable (written, under `Buffered`). The caller holds the catalog's
-    /// write lock.
-    fn log_ddl(&self, record: Vec<u8>) -> Result<()> {
-        let core = &self.shared.core;
-        let Some(wal) = &core.wal else {
-            return Ok(());
-        };
-        if let Some(e) = wal.failure() {
-            return Err(e);
-        }
-        let ts = core
-            .manager
-            .commit_ordered(|_| {}, |ts| wal.append(ts, &record));
-        wal.wait(ts)?;
-        core.manager.advance_readable(ts);
-        Ok(())
-    }
-
     /// Opens an existing table. `Err(NoSuchTable)` if there is none of that
     /// name, `Err(SchemaMismatch)` if it has other key or row types.
     ///
@@ -692,13 +856,24 @@ impl Database {
     ///
     /// [`Persist`]: crate::Persist
     pub fn table<K: Key, T: Tuple>(&self, name: &str) -> Result<Table<K, T>> {
-        self.open_table(name, None)
+        self.open_table(name, None, 0)
+    }
+
+    /// Opens a table as the transaction `tx` sees the catalog: with the
+    /// tables it created and without those it dropped.
+    pub(crate) fn table_in<K: Key, T: Tuple>(
+        &self,
+        tx: &mut Transaction,
+        name: &str,
+    ) -> Result<Table<K, T>> {
+        let me = tx.tag();
+        self.open_table(name, None, me)
     }
 
     /// Opens an existing table like [`table`](Self::table), and gives a
     /// recovered hash-indexed table its hash index back.
     pub fn hash_table<K: Key + Hash, T: Tuple>(&self, name: &str) -> Result<Table<K, T>> {
-        self.open_table(name, Some(&|| Box::new(HashPoints::<K>::new())))
+        self.open_table(name, Some(&|| Box::new(HashPoints::<K>::new())), 0)
     }
 
     #[allow(clippy::type_complexity)]
@@ -706,7 +881,12 @@ impl Database {
         &self,
         name: &str,
         points: Option<&dyn Fn() -> Box<dyn PointIndex<K>>>,
+        me: u64,
     ) -> Result<Table<K, T>> {
+        // The name as the transaction tagged `me` sees it (0: as committed).
+        let seen = |e: &&CatalogEntry| {
+            (e.creator == 0 || e.creator == me) && (e.dropper == 0 || e.dropper != me)
+        };
         {
             let catalog = self
                 .shared
@@ -716,6 +896,7 @@ impl Database {
             let entry = catalog
                 .tables
                 .get(name)
+                .filter(seen)
                 .ok_or_else(|| Error::no_such_table(name))?;
             if let Some(handle) = &entry.handle {
                 let mismatch = || Error::SchemaMismatch {
@@ -743,10 +924,11 @@ impl Database {
         let entry = catalog
             .tables
             .get_mut(name)
+            .filter(|e| seen(&&**e))
             .ok_or_else(|| Error::no_such_table(name))?;
         if entry.handle.is_some() {
             drop(catalog);
-            return self.open_table(name, points);
+            return self.open_table(name, points, me);
         }
         let meta = entry.meta.clone().expect("a staged table has its meta");
         let codecs = self.codecs_of::<K, T>(name)?;
@@ -766,6 +948,7 @@ impl Database {
             name.into(),
             points.filter(|_| meta.hash).map(|make| make()),
             codecs,
+            0,
         );
         self.load(&table, staged, &kc, &tc)?;
         entry.types = (TypeId::of::<K>(), TypeId::of::<T>());
@@ -805,15 +988,17 @@ impl Database {
         Ok(())
     }
 
-    /// Drops the table `name` from the catalog. `Err(NoSuchTable)` if there
-    /// is none.
+    /// Drops the table `name`, in a transaction of its own.
+    /// `Err(NoSuchTable)` if there is none; `Err(WriteConflict)` if another
+    /// transaction is dropping it (or creating it) and has not committed.
     ///
-    /// Every handle on the dropped table answers every later call with
-    /// `Err(NoSuchTable)`: a transaction's next `get`, `scan` or write of
-    /// it, a snapshot's read, and the `commit` of a transaction that wrote
-    /// it (which then rolls back whole). A scan already under way goes on
-    /// over the table's last state. Nothing dangles: the rows stay in
-    /// memory while a handle or a transaction's writes refer to the table,
+    /// The drop takes effect at its commit timestamp, like a write: a
+    /// transaction or snapshot that began before it goes on reading the
+    /// table as it was; one that begins after gets `Err(NoSuchTable)`. No
+    /// write of the table commits after the drop: a transaction that wrote
+    /// it gets `Err(NoSuchTable)` at its next write of it or at its
+    /// `commit` (which then rolls back whole). Nothing dangles: the rows
+    /// stay in memory while a handle or a transaction refers to the table,
     /// and are freed with the last one. A table of the same name may be
     /// created again at once; it is a new, empty table.
     ///
@@ -822,29 +1007,80 @@ impl Database {
     ///
     /// let db = Database::new(Storage::Delta);
     /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// db.transact(|tx| tx.insert(&t, 1, [10]))?;
+    /// let before = db.snapshot();
     /// db.drop_table("t")?;
+    /// assert_eq!(before.get(&t, &1)?, Some([10])); // began before the drop
     /// assert!(matches!(db.begin().get(&t, &1), Err(Error::NoSuchTable { .. })));
     /// assert!(matches!(db.drop_table("t"), Err(Error::NoSuchTable { .. })));
     /// let t = db.create_table::<String, Vec<u8>>("t")?; // a new table
     /// # Ok::<(), multiverse::Error>(())
     /// ```
     pub fn drop_table(&self, name: &str) -> Result<()> {
+        let mut tx = self.begin();
+        self.drop_in(&mut tx, name, |_| false)?;
+        tx.commit().map(drop)
+    }
+
+    /// Drops the table `name` inside `tx`: it is gone for `tx` at once,
+    /// and for transactions that begin after `tx` commits. `DdlConflict`
+    /// (and `tx` goes on) if `tx` wrote the table or `touched` says it read
+    /// it; `WriteConflict` (and `tx` rolls back) if another transaction is
+    /// dropping it. Dropping a table that `tx` itself created undoes the
+    /// create.
+    pub(crate) fn drop_in(
+        &self,
+        tx: &mut Transaction,
+        name: &str,
+        touched: impl Fn(u64) -> bool,
+    ) -> Result<()> {
+        tx.check_active()?;
+        let me = tx.tag();
         let mut catalog = self
             .shared
             .catalog
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = catalog
-            .tables
-            .get(name)
-            .ok_or_else(|| Error::no_such_table(name))?;
-        if let Some(meta) = &entry.meta {
-            self.log_ddl(durable::drop_record(meta.id))?;
+        let missing = || Error::no_such_table(name);
+        let entry = catalog.tables.get_mut(name).ok_or_else(missing)?;
+        let conflict = |id| tx.wrote(id) || touched(id);
+        if entry.creator != 0 {
+            if entry.creator != me {
+                return Err(missing());
+            }
+            // This transaction's own create: undone.
+            if conflict(entry.id) {
+                return Err(Error::DdlConflict { table: name.into() });
+            }
+            let entry = catalog.tables.remove(name).expect("found above");
+            drop(catalog);
+            if let Some(handle) = &entry.handle {
+                handle.life().abandon();
+            }
+            self.changes(tx).retain(|c| !(c.create && c.name == name));
+            return Ok(());
         }
-        let entry = catalog.tables.remove(name).expect("found above");
-        if let Some(handle) = entry.handle {
-            handle.mark_dropped();
+        if entry.dropper == me {
+            return Err(missing());
         }
+        if entry.dropper != 0 {
+            drop(catalog);
+            return Err(tx.conflict());
+        }
+        if conflict(entry.id) {
+            return Err(Error::DdlConflict { table: name.into() });
+        }
+        entry.dropper = me;
+        if let Some(handle) = &entry.handle {
+            handle.life().set_dropper(me);
+        }
+        let part = entry.meta.as_ref().map(|m| durable::drop_record(m.id));
+        drop(catalog);
+        self.changes(tx).push(Change {
+            name: name.to_owned(),
+            create: false,
+            part,
+        });
         Ok(())
     }
 
@@ -887,7 +1123,12 @@ impl Database {
             .catalog
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let mut names: Vec<String> = catalog.tables.keys().cloned().collect();
+        let mut names: Vec<String> = catalog
+            .tables
+            .iter()
+            .filter(|(_, e)| e.creator == 0)
+            .map(|(name, _)| name.clone())
+            .collect();
         names.sort();
         names
     }
@@ -1082,6 +1323,9 @@ fn checkpoint(shared: &Shared) -> Result<Timestamp> {
         let mut tables: Vec<_> = catalog
             .tables
             .values()
+            // An uncommitted create is not in the snapshot (a commit that
+            // changes the catalog holds its write lock until published).
+            .filter(|e| e.creator == 0)
             .filter_map(|e| {
                 let meta = e.meta.clone()?;
                 Some(match &e.handle {

@@ -134,6 +134,9 @@ pub struct Session {
     db: Database,
     ctx: SessionContext,
     tx: Option<(Transaction, Kind)>,
+    /// The tables the open transaction's statements read or wrote (their
+    /// ids): dropping one of them in it is a `DdlConflict`.
+    touched: Vec<u64>,
 }
 
 impl Database {
@@ -143,6 +146,7 @@ impl Database {
             db: self.clone(),
             ctx: SessionContext::new(),
             tx: None,
+            touched: Vec::new(),
         }
     }
 }
@@ -171,13 +175,34 @@ impl Session {
         result
     }
 
+    /// Runs a statement on `table` (see `statement`), and remembers that
+    /// the open transaction used it.
+    fn statement_on<K: Key, T: Tuple, V>(
+        &mut self,
+        table: &Table<K, T>,
+        f: impl FnOnce(&mut Transaction) -> Result<V>,
+    ) -> Result<V> {
+        let fresh = self.tx.is_none();
+        let result = self.statement(f);
+        if self.tx.is_some() {
+            if fresh {
+                self.touched.clear();
+            }
+            let id = table.id();
+            if !self.touched.contains(&id) {
+                self.touched.push(id);
+            }
+        }
+        result
+    }
+
     /// The row of `key`.
     pub fn get<K, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
     where
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.get(table, key))
+        self.statement_on(table, |tx| tx.get(table, key))
     }
 
     /// The rows in `range`, in key order.
@@ -186,12 +211,12 @@ impl Session {
         table: &Table<K, T>,
         range: R,
     ) -> Result<Vec<(K, T)>> {
-        self.statement(|tx| Ok(tx.scan(table, range)?.collect()))
+        self.statement_on(table, |tx| Ok(tx.scan(table, range)?.collect()))
     }
 
     /// Inserts a row (see [`Transaction::insert`]).
     pub fn insert<K: Key, T: Tuple>(&mut self, table: &Table<K, T>, key: K, row: T) -> Result<()> {
-        self.statement(|tx| tx.insert(table, key, row))
+        self.statement_on(table, |tx| tx.insert(table, key, row))
     }
 
     /// Replaces a row (see [`Transaction::update`]).
@@ -200,7 +225,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.update(table, key, row))
+        self.statement_on(table, |tx| tx.update(table, key, row))
     }
 
     /// Read-modify-write of a row (see [`Transaction::modify`]).
@@ -214,7 +239,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.modify(table, key, f))
+        self.statement_on(table, |tx| tx.modify(table, key, f))
     }
 
     /// Deletes a row (see [`Transaction::delete`]).
@@ -223,7 +248,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.delete(table, key))
+        self.statement_on(table, |tx| tx.delete(table, key))
     }
 
     /// Inserts or replaces a row (see [`Transaction::upsert`]).
@@ -233,13 +258,56 @@ impl Session {
         key: K,
         row: T,
     ) -> Result<Option<T>> {
-        self.statement(|tx| tx.upsert(table, key, row))
+        self.statement_on(table, |tx| tx.upsert(table, key, row))
+    }
+
+    /// Creates a table (a DDL statement). With autocommit on and no
+    /// transaction open it commits at once; inside a transaction (explicit,
+    /// or implicit with autocommit off) it takes effect when that commits:
+    /// until then only this session's transaction sees the table, and a
+    /// rollback leaves nothing. `Err(TableExists)` if the name is taken;
+    /// `Err(WriteConflict)`, and the transaction rolled back, if another
+    /// transaction is creating a table of that name.
+    pub fn create_table<K: Key, T: Tuple>(&mut self, name: &str) -> Result<Table<K, T>> {
+        let db = self.db.clone();
+        self.statement(|tx| db.create_in(tx, name, None))
+    }
+
+    /// Drops a table (a DDL statement), with the timing of
+    /// [`create_table`](Self::create_table): transactions that began
+    /// before the drop commits go on reading the table.
+    /// `Err(DdlConflict)` if the open transaction read or wrote the table
+    /// (the statement does nothing and the transaction goes on);
+    /// `Err(NoSuchTable)` if there is none; `Err(WriteConflict)`, and the
+    /// transaction rolled back, if another transaction is dropping it.
+    pub fn drop_table(&mut self, name: &str) -> Result<()> {
+        let db = self.db.clone();
+        let touched = if self.tx.is_some() {
+            std::mem::take(&mut self.touched)
+        } else {
+            Vec::new()
+        };
+        let result = self.statement(|tx| db.drop_in(tx, name, |id| touched.contains(&id)));
+        if self.tx.is_some() {
+            self.touched = touched;
+        }
+        result
+    }
+
+    /// Opens a table as the session sees the catalog: with the tables its
+    /// open transaction created, without those it dropped.
+    pub fn table<K: Key, T: Tuple>(&mut self, name: &str) -> Result<Table<K, T>> {
+        match &mut self.tx {
+            Some((tx, _)) => self.db.table_in(tx, name),
+            None => self.db.table(name),
+        }
     }
 
     /// `START TRANSACTION`: commits an open transaction first (explicit or
     /// implicit, whatever autocommit is), then opens an explicit one.
     pub fn begin(&mut self) -> Result<()> {
         self.commit()?;
+        self.touched.clear();
         self.tx = Some((self.db.begin(), Kind::Explicit));
         Ok(())
     }

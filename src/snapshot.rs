@@ -124,7 +124,7 @@ impl Snapshot {
         if !Arc::ptr_eq(table.core(), &self.inner.db) {
             return Err(Error::ForeignTable);
         }
-        table.check_live()
+        table.check_read(self.view())
     }
 
     /// The row of `key` at this snapshot.

@@ -73,6 +73,29 @@ pub struct Transaction {
     me: u64,
     state: State,
     logs: Vec<Box<dyn WriteLog>>,
+    /// The catalog changes (creates and drops) this transaction made, if
+    /// any: they take effect at its commit.
+    ddl: Option<Box<dyn Ddl>>,
+}
+
+/// Catalog changes made inside a transaction (the transactional catalog,
+/// implemented by `database.rs`): they commit with the transaction, at its
+/// timestamp, or roll back with it.
+pub(crate) trait Ddl: Send {
+    /// Appends the changes' parts of the redo record; returns how many.
+    fn redo(&self, out: &mut Vec<u8>) -> u64;
+    /// Commits the changes around `commit`, which takes the timestamp,
+    /// stamps and publishes, and runs the `stamp` it is given in the
+    /// ordered step, after the transaction's own stamps, if the commit
+    /// goes through (`Some(ts)`; `None`: nothing was committed).
+    fn commit(
+        &mut self,
+        commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>,
+    ) -> Option<u64>;
+    /// Undoes the changes: the transaction rolled back, or committed
+    /// nothing.
+    fn abort(&mut self);
+    fn as_any(&mut self) -> &mut dyn Any;
 }
 
 impl Transaction {
@@ -85,6 +108,53 @@ impl Transaction {
             me: 0,
             state: State::Active,
             logs: Vec::new(),
+            ddl: None,
+        }
+    }
+
+    /// The transaction's tag, taken now if it has none (a transaction
+    /// takes one at its first write, or its first catalog change).
+    pub(crate) fn tag(&mut self) -> u64 {
+        if self.me == 0 {
+            self.me = View::tag(self.db.manager.new_txn_id());
+        }
+        self.me
+    }
+
+    /// The catalog changes of this transaction, made by `make` at the
+    /// first (`Database`'s DDL statements).
+    pub(crate) fn ddl_mut<D: Ddl + 'static>(&mut self, make: impl FnOnce() -> D) -> &mut D {
+        self.ddl
+            .get_or_insert_with(|| Box::new(make()))
+            .as_any()
+            .downcast_mut()
+            .expect("one kind of catalog change")
+    }
+
+    /// Whether the transaction wrote `table` (its id).
+    pub(crate) fn wrote(&self, table: u64) -> bool {
+        self.logs.iter().any(|l| l.table_id() == table)
+    }
+
+    /// Rolls the whole transaction back after a conflict found outside the
+    /// tables (two creates of one name): `WriteConflict`.
+    pub(crate) fn conflict(&mut self) -> Error {
+        self.state = State::Aborted;
+        let (guard, caught) = pin_catching();
+        self.abort_writes(&guard);
+        drop(guard);
+        if let Some(payload) = caught {
+            std::panic::resume_unwind(payload);
+        }
+        Error::WriteConflict
+    }
+
+    /// `Err(Aborted)` unless the transaction can go on.
+    pub(crate) fn check_active(&self) -> Result<()> {
+        if self.state == State::Active {
+            Ok(())
+        } else {
+            Err(Error::Aborted)
         }
     }
 
@@ -114,7 +184,7 @@ impl Transaction {
         if !Arc::ptr_eq(table.core(), &self.db) {
             return Err(Error::ForeignTable);
         }
-        table.check_live()
+        table.check_read(self.view())
     }
 
     /// The view to write with: takes a transaction id at the first write.
@@ -125,9 +195,8 @@ impl Transaction {
     /// from here to `finish`.
     fn write_view<K: Key, T: Tuple>(&mut self, table: &Table<K, T>) -> Result<View> {
         self.check(table)?;
-        if self.me == 0 {
-            self.me = View::tag(self.db.manager.new_txn_id());
-        }
+        self.tag();
+        table.check_write(self.view())?;
         self.state = State::Poisoned;
         Ok(self.view())
     }
@@ -357,6 +426,9 @@ impl Transaction {
             log.abort(guard);
         }
         self.logs.clear();
+        if let Some(mut ddl) = self.ddl.take() {
+            ddl.abort();
+        }
     }
 
     /// Commits: every write becomes visible, at once, to transactions that
@@ -411,7 +483,7 @@ impl Transaction {
             self.state = State::Aborted;
             return Err(e);
         }
-        if self.logs.is_empty() {
+        if self.logs.is_empty() && self.ddl.is_none() {
             return Ok(Some(Timestamp(self.snapshot)));
         }
         // Pin once, before taking a timestamp: this pin may run deferred
@@ -433,7 +505,18 @@ impl Transaction {
                     self.state = State::Aborted;
                     return Err(e);
                 }
-                let mut out = vec![crate::durable::WRITES];
+                let mut out = Vec::new();
+                if let Some(ddl) = &self.ddl {
+                    // The catalog changes first: replay creates a table
+                    // before it applies the writes to it.
+                    out.push(crate::durable::TXN);
+                    let mut parts = Vec::new();
+                    let n = ddl.redo(&mut parts);
+                    crate::durable::codec::write_varint(n, &mut out);
+                    out.extend_from_slice(&parts);
+                } else {
+                    out.push(crate::durable::WRITES);
+                }
                 let view = self.view();
                 for log in &self.logs {
                     log.redo(view, &mut out, &guard);
@@ -446,27 +529,54 @@ impl Transaction {
         let logs = &mut self.logs;
         // Sized here, so that the window below does not reallocate it.
         let mut batches = Vec::with_capacity(logs.len());
-        let ts = take_ts(
-            &self.db.manager,
-            &mut |ts| {
-                for log in logs.iter_mut() {
-                    if let Some(batch) = log.commit(ts, &guard) {
-                        batches.push(batch);
+        // A table dropped by a commit ordered before ours (C1): we publish
+        // nothing and roll back.
+        let lost: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
+        // Called once (by the catalog's changes, or below).
+        let mut take_ts = Some(take_ts);
+        let mut run = |ddl_stamp: &mut dyn FnMut(u64)| {
+            take_ts.take()?(
+                &self.db.manager,
+                &mut |ts| {
+                    // After the timestamp's `AcqRel` read-modify-write: sees
+                    // the mark of every drop ordered before us (C1). Runs
+                    // no user code and cannot panic.
+                    if let Some(i) = logs.iter().position(|l| l.dropped().is_some()) {
+                        lost.set(Some(i));
+                        return;
                     }
-                }
-            },
-            // In commit order: the log is in the order snapshots see.
-            &mut |ts| {
-                if let (Some(wal), Some(redo)) = (wal, &redo) {
-                    wal.append(ts, redo);
-                }
-            },
-        );
+                    for log in logs.iter_mut() {
+                        if let Some(batch) = log.commit(ts, &guard) {
+                            batches.push(batch);
+                        }
+                    }
+                    ddl_stamp(ts);
+                },
+                // In commit order: the log is in the order snapshots see.
+                &mut |ts| {
+                    if let (Some(wal), Some(redo), false) = (wal, &redo, lost.get().is_some()) {
+                        wal.append(ts, redo);
+                    }
+                },
+            )
+            .filter(|_| lost.get().is_none())
+        };
+        let ts = match self.ddl.as_mut() {
+            Some(ddl) => ddl.commit(&mut run),
+            None => run(&mut |_| {}),
+        };
         let Some(ts) = ts else {
-            // Nothing stamped: dropping `self` rolls the writes back.
+            // Nothing stamped: dropping `self` rolls the writes (and the
+            // catalog changes) back.
             drop(guard);
+            if let Some(i) = lost.get() {
+                let e = Error::no_such_table(self.logs[i].dropped().unwrap_or_default());
+                self.state = State::Aborted;
+                return Err(e);
+            }
             return Ok(None);
         };
+        self.ddl = None;
         self.logs.clear();
         // Published: from here on user code may run (the collector's pins
         // may drop old rows), and the garbage collection below must be able
@@ -572,6 +682,9 @@ fn pin_catching() -> (Guard, Option<Box<dyn Any + Send>>) {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
+        if let Some(mut ddl) = self.ddl.take() {
+            ddl.abort();
+        }
         if self.logs.is_empty() && self.slot.is_none() {
             // Committed: nothing left to do, and no pin to run user code.
             return;

@@ -19,8 +19,17 @@
 //! | kind | payload after the kind byte |
 //! | --- | --- |
 //! | `WRITES` (1) | entries, to the end: `table id` (varint), `op` (0 put, 1 delete), `key` (varint length + bytes), for a put `row` (varint length + bytes) |
-//! | `CREATE` (2) | `table id`, `name`, `key type`, `row type` (each varint length + bytes), `hash indexed` (0/1) |
-//! | `DROP` (3) | `table id` |
+//! | `TXN` (4) | a commit that changed the catalog: the number of catalog parts (varint), the parts, then entries as in `WRITES` |
+//!
+//! A catalog part is a `CREATE` (2): `table id`, `name`, `key type`, `row
+//! type` (each varint length + bytes), `hash indexed` (0/1); or a `DROP`
+//! (3): `table id`. Creating and dropping tables are writes of the
+//! transaction that does them (the transactional catalog): they commit
+//! atomically with its rows, in its one record. Replay applies the parts
+//! first, then the entries (a transaction writes the tables it creates; it
+//! cannot drop one it wrote). No write of a table follows its drop in the
+//! log (invariant C1, `table/life.rs`), so a write to a table that does not
+//! exist at its point in the log is damage.
 //!
 //! A write is logged as the row it leaves (an after-image), never as the
 //! operation: replay is `put` or `delete` of a key, so applying a record
@@ -91,6 +100,7 @@ pub const DEFAULT_CHECKPOINT_AFTER: u64 = 64 << 20;
 pub(crate) const WRITES: u8 = 1;
 pub(crate) const CREATE: u8 = 2;
 pub(crate) const DROP: u8 = 3;
+pub(crate) const TXN: u8 = 4;
 const HEADER: u8 = 10;
 const ROWS: u8 = 11;
 const END: u8 = 12;
@@ -171,7 +181,7 @@ pub(crate) fn encode_framed(out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)
     }
 }
 
-/// The payload of a `CREATE` record (and a checkpoint's table frame).
+/// A `CREATE` part of a `TXN` record (and a checkpoint's table frame).
 pub(crate) fn create_record(meta: &TableMeta) -> Vec<u8> {
     let mut out = vec![CREATE];
     write_varint(meta.id, &mut out);
@@ -182,7 +192,7 @@ pub(crate) fn create_record(meta: &TableMeta) -> Vec<u8> {
     out
 }
 
-/// The payload of a `DROP` record.
+/// A `DROP` part of a `TXN` record.
 pub(crate) fn drop_record(id: u64) -> Vec<u8> {
     let mut out = vec![DROP];
     write_varint(id, &mut out);
@@ -259,49 +269,44 @@ impl Recovered {
     fn apply(&mut self, payload: &[u8]) -> Result<(), Bad> {
         let mut r = Reader { bytes: payload };
         match r.byte()? {
-            WRITES => {
-                while !r.done() {
-                    let id = r.len()?;
-                    let op = r.byte()?;
-                    let key = r.bytes()?;
-                    let row = match op {
-                        PUT => Some(r.bytes()?),
-                        DELETE => None,
-                        _ => return Err("bad write op"),
-                    };
-                    // A table id at or below the highest one created but
-                    // not live was dropped: a commit that wrote it can
-                    // follow its DROP in the log (the commit checked the
-                    // table before the drop, and took its timestamp
-                    // after), and its writes go with the table. Ids are
-                    // never reused.
-                    let Some(table) = self.tables.get_mut(&id) else {
-                        if id <= self.next_id {
-                            continue;
+            WRITES => {}
+            TXN => {
+                for _ in 0..r.len()? {
+                    match r.byte()? {
+                        CREATE => self.create(r.meta()?)?,
+                        DROP => {
+                            let id = r.len()?;
+                            self.tables
+                                .remove(&id)
+                                .ok_or("a drop of a table that does not exist")?;
                         }
-                        return Err("a write to a table that never existed");
-                    };
-                    match row {
-                        Some(row) => {
-                            table.rows.insert(key.to_vec(), row.to_vec());
-                        }
-                        None => {
-                            table.rows.remove(key);
-                        }
+                        _ => return Err("unknown catalog change"),
                     }
                 }
             }
-            CREATE => self.create(r.meta()?)?,
-            DROP => {
-                let id = r.len()?;
-                self.tables
-                    .remove(&id)
-                    .ok_or("a drop of a table that does not exist")?;
-            }
             _ => return Err("unknown record kind"),
         }
-        if !r.done() {
-            return Err("bytes after the end of the record");
+        while !r.done() {
+            let id = r.len()?;
+            let op = r.byte()?;
+            let key = r.bytes()?;
+            let row = match op {
+                PUT => Some(r.bytes()?),
+                DELETE => None,
+                _ => return Err("bad write op"),
+            };
+            let table = self
+                .tables
+                .get_mut(&id)
+                .ok_or("a write to a table that does not exist")?;
+            match row {
+                Some(row) => {
+                    table.rows.insert(key.to_vec(), row.to_vec());
+                }
+                None => {
+                    table.rows.remove(key);
+                }
+            }
         }
         Ok(())
     }
@@ -570,8 +575,14 @@ mod tests {
             row_type: "[i64;1]".into(),
             hash: false,
         };
+        let txn = |parts: &[Vec<u8>]| {
+            let mut out = vec![TXN];
+            write_varint(parts.len() as u64, &mut out);
+            parts.iter().for_each(|p| out.extend_from_slice(p));
+            out
+        };
         let mut rec = Recovered::default();
-        rec.apply(&create_record(&meta)).unwrap();
+        rec.apply(&txn(&[create_record(&meta)])).unwrap();
         let mut w = vec![WRITES];
         write_entry(&mut w, 1, |o| o.push(1), Some(|o: &mut Vec<u8>| o.push(10)));
         write_entry(&mut w, 1, |o| o.push(2), Some(|o: &mut Vec<u8>| o.push(20)));
@@ -585,12 +596,15 @@ mod tests {
         write_entry(&mut bad, 9, |o| o.push(1), None::<fn(&mut Vec<u8>)>);
         assert!(rec.apply(&bad).is_err());
         assert!(rec.apply(&w[..w.len() - 1]).is_err());
-        assert!(rec.apply(&create_record(&meta)).is_err());
-        rec.apply(&drop_record(1)).unwrap();
+        assert!(rec.apply(&txn(&[create_record(&meta)])).is_err());
+        rec.apply(&txn(&[drop_record(1)])).unwrap();
         assert!(rec.tables.is_empty());
-        // A commit that wrote table 1 and took its timestamp after the
-        // drop: its writes go with the table.
-        rec.apply(&w).unwrap();
-        assert!(rec.tables.is_empty());
+        // No write follows its table's drop (C1): one that does is damage.
+        assert!(rec.apply(&w).is_err());
+        // A create and the writes of one transaction, in one record.
+        let mut both = txn(&[create_record(&TableMeta { id: 2, ..meta })]);
+        write_entry(&mut both, 2, |o| o.push(3), Some(|o: &mut Vec<u8>| o.push(30)));
+        rec.apply(&both).unwrap();
+        assert_eq!(rec.tables[&2].rows.len(), 1);
     }
 }

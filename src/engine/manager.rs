@@ -239,10 +239,13 @@ impl TxnManager {
     /// is. The redo log appends there, so that the log is in exactly the
     /// order snapshots see. `ordered` is held to the same rules as `stamp`.
     pub(crate) fn commit_ordered(&self, stamp: impl FnOnce(u64), ordered: impl FnOnce(u64)) -> u64 {
-        // Relaxed: uniqueness and order of timestamps come from the
-        // read-modify-write; what others see of the stamps is published
-        // through `visible` below.
-        let ts = self.next_commit.fetch_add(1, Ordering::Relaxed) + 1;
+        // AcqRel: uniqueness and order of timestamps come from the
+        // read-modify-write, and what others see of the stamps is published
+        // through `visible` below; but a drop's mark, stored before its
+        // timestamp is taken, must be seen by every commit that takes a
+        // later one (C1, `table/life.rs`): release by the dropper, acquire
+        // by the writer, through the release sequence of this word.
+        let ts = self.next_commit.fetch_add(1, Ordering::AcqRel) + 1;
         self.publish(ts - 1, ts, stamp, ordered);
         ts
     }
@@ -260,9 +263,9 @@ impl TxnManager {
         stamp: impl FnOnce(u64),
         ordered: impl FnOnce(u64),
     ) -> Option<u64> {
-        // Relaxed: as in `commit`; `fetch_max` makes `ts` ours alone, and
-        // every later `commit` takes a timestamp above it.
-        let before = self.next_commit.fetch_max(ts, Ordering::Relaxed);
+        // AcqRel: as in `commit_ordered` (C1); `fetch_max` makes `ts` ours
+        // alone, and every later `commit` takes a timestamp above it.
+        let before = self.next_commit.fetch_max(ts, Ordering::AcqRel);
         if before >= ts {
             return None;
         }

@@ -30,9 +30,9 @@ pub(crate) struct TableCore<K, T: Tuple, S: VersionStore<T>> {
     /// holds a record that left the skiplist (invariant H1, `points.rs`).
     points: Option<Box<dyn PointIndex<K>>>,
     pub(crate) store: S,
-    /// Set once by `Database::drop_table`: every later call through a
-    /// handle is `NoSuchTable` (the memory goes with the last handle).
-    pub(crate) dropped: std::sync::atomic::AtomicBool,
+    /// Where the table is between its creation and its drop, as
+    /// transactions see it (the transactional catalog).
+    pub(crate) life: super::Lifecycle,
     /// The encodings of keys and rows, in a durable database.
     pub(crate) codecs: Option<(Codec<K>, Codec<T>)>,
 }
@@ -64,6 +64,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
         name: Arc<str>,
         points: Option<Box<dyn PointIndex<K>>>,
         codecs: Option<(Codec<K>, Codec<T>)>,
+        creator: u64,
     ) -> Self {
         let store = S::with_in_place(core.in_place_master);
         TableCore {
@@ -73,7 +74,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             index: SkipList::new(epoch::default_collector().clone()),
             points,
             store,
-            dropped: std::sync::atomic::AtomicBool::new(false),
+            life: super::Lifecycle::new(creator),
             codecs,
         }
     }

@@ -48,8 +48,9 @@ unsafe impl<K: Send + Sync, T: Tuple, S: VersionStore<T>> Send for TableLog<K, T
 /// The type-erased view of a [`TableLog`] that a transaction keeps.
 pub(crate) trait WriteLog: Send {
     fn table_id(&self) -> u64;
-    /// The table's name, if `Database::drop_table` has dropped it: its
-    /// writes cannot commit.
+    /// The table's name, if a drop of it has committed or is committing:
+    /// its writes cannot commit (C1, `life.rs`). Runs no user code and
+    /// cannot panic: the ordered step of a commit calls it.
     fn dropped(&self) -> Option<&str>;
     /// Stamps every write; returns the keys to collect later, under
     /// transaction-level GC. Runs inside the ordered publish step: runs no
@@ -84,12 +85,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
     }
 
     fn dropped(&self) -> Option<&str> {
-        // Relaxed: see `Table::is_dropped`.
-        let dropped = self
-            .table
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed);
-        dropped.then_some(&*self.table.name)
+        self.table.life.dropping().then_some(&*self.table.name)
     }
 
     fn commit(&mut self, ts: u64, guard: &Guard) -> Option<Box<dyn Batch>> {

@@ -13,10 +13,12 @@ use std::fmt;
 use std::sync::Arc;
 
 mod core;
+mod life;
 mod log;
 mod points;
 
 pub(crate) use self::core::TableCore;
+pub(crate) use self::life::Lifecycle;
 pub(crate) use self::log::{TableLog, Write, WriteLog};
 pub(crate) use self::points::{HashPoints, PointIndex};
 
@@ -64,19 +66,20 @@ impl<K: Key, T: Tuple> Table<K, T> {
         name: Arc<str>,
         points: Option<Box<dyn PointIndex<K>>>,
         codecs: Option<(crate::Codec<K>, crate::Codec<T>)>,
+        creator: u64,
     ) -> Self {
-        let c = (core, id, name, points, codecs);
+        let c = (core, id, name, points, codecs, creator);
         let inner = match storage {
             Storage::AppendOnlyO2N => {
-                TableRef::O2N(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4)))
+                TableRef::O2N(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4, c.5)))
             }
             Storage::AppendOnlyN2O => {
-                TableRef::N2O(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4)))
+                TableRef::N2O(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4, c.5)))
             }
             Storage::TimeTravel => {
-                TableRef::TimeTravel(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4)))
+                TableRef::TimeTravel(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4, c.5)))
             }
-            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4))),
+            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4, c.5))),
         };
         Table { inner }
     }
@@ -86,6 +89,11 @@ impl<K: Key, T: Tuple> Table<K, T> {
     /// [`Database::create_hash_table`](crate::Database::create_hash_table)).
     pub fn hash_indexed(&self) -> bool {
         dispatch!(self, core => core.hash_indexed())
+    }
+
+    /// The table's id: unique in its database, never reused.
+    pub(crate) fn id(&self) -> u64 {
+        dispatch!(self, core => core.id)
     }
 
     /// The table's name.
@@ -104,28 +112,40 @@ impl<K: Key, T: Tuple> Table<K, T> {
         dispatch!(self, core => core.stats())
     }
 
-    /// Whether [`Database::drop_table`](crate::Database::drop_table) has
-    /// dropped this table. A dropped table's handles answer every call with
-    /// `Error::NoSuchTable`; a new table of the same name is another table.
+    /// Whether [`Database::drop_table`](crate::Database::drop_table) (or a
+    /// session's transaction) has dropped this table, or is committing the
+    /// drop, or the transaction that created it rolled back. Transactions
+    /// and snapshots that began before the drop's commit go on reading it;
+    /// nobody writes it any more. A new table of the same name is another
+    /// table.
     pub fn is_dropped(&self) -> bool {
-        // Relaxed: a flag set once; it orders nothing (a call that misses a
-        // concurrent drop is ordered before it).
-        dispatch!(self, core => core.dropped.load(std::sync::atomic::Ordering::Relaxed))
+        dispatch!(self, core => core.life.is_dropped())
     }
 
-    /// `Err(NoSuchTable)` once the table is dropped.
-    pub(crate) fn check_live(&self) -> crate::Result<()> {
-        if self.is_dropped() {
-            Err(crate::Error::no_such_table(self.name()))
-        } else {
+    /// Where the table is in its life (the transactional catalog).
+    pub(crate) fn life(&self) -> &Lifecycle {
+        dispatch!(self, core => &core.life)
+    }
+
+    /// `Err(NoSuchTable)` unless the view sees the table.
+    #[inline]
+    pub(crate) fn check_read(&self, view: crate::header::View) -> crate::Result<()> {
+        if self.life().readable(view) {
             Ok(())
+        } else {
+            Err(crate::Error::no_such_table(self.name()))
         }
     }
 
-    /// Marks the table dropped (`Database::drop_table`).
-    pub(crate) fn mark_dropped(&self) {
-        // Relaxed: see `is_dropped`.
-        dispatch!(self, core => core.dropped.store(true, std::sync::atomic::Ordering::Relaxed))
+    /// `Err(NoSuchTable)` unless the view's transaction may write the
+    /// table.
+    #[inline]
+    pub(crate) fn check_write(&self, view: crate::header::View) -> crate::Result<()> {
+        if self.life().writable(view) {
+            Ok(())
+        } else {
+            Err(crate::Error::no_such_table(self.name()))
+        }
     }
 
     /// The database this table belongs to.
