@@ -88,10 +88,8 @@ pub(crate) trait Ddl: Send {
     /// stamps and publishes, and runs the `stamp` it is given in the
     /// ordered step, after the transaction's own stamps, if the commit
     /// goes through (`Some(ts)`; `None`: nothing was committed).
-    fn commit(
-        &mut self,
-        commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>,
-    ) -> Option<u64>;
+    fn commit(&mut self, commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>)
+        -> Option<u64>;
     /// Undoes the changes: the transaction rolled back, or committed
     /// nothing.
     fn abort(&mut self);

@@ -454,11 +454,13 @@ for_each_store! {
 
     // ---- drop_table ----
 
-    /// Dropping a table: its handles answer `NoSuchTable` to a transaction
-    /// that used it (at its next call, and at the commit of one that wrote
-    /// it, which rolls back whole), to a snapshot, and to `drop_table`
-    /// again; a scan already under way finishes; a table of the same name
-    /// can be created at once, new and empty.
+    /// Dropping a table takes effect at its commit, like a write: a
+    /// transaction or snapshot that began before it goes on reading the
+    /// table as it was; one that began after gets `NoSuchTable`; nobody
+    /// writes it any more (a transaction that wrote it fails at its next
+    /// write and at commit, and rolls back whole); `drop_table` again is
+    /// `NoSuchTable`; a table of the same name can be created at once, new
+    /// and empty.
     fn dropping_a_table_in_use_gives_no_such_table(storage: Storage) {
         let (db, t) = accounts_with(storage, &[(1, 10), (2, 20)]);
         let other: Accounts = db.create_table("other").unwrap();
@@ -477,15 +479,17 @@ for_each_store! {
         assert_err!(db.table::<u64, [i64; 4]>("accounts"), NoSuchTable);
         assert_eq!(scan.next(), Some((2, account(20))), "a scan under way finishes");
         assert_eq!(scan.next(), None);
-        assert_err!(reader.get(&t, &1), NoSuchTable);
-        assert_err!(reader.scan(&t, ..), NoSuchTable);
-        assert_err!(snap.get(&t, &1), NoSuchTable);
-        assert_err!(snap.scan(&t, ..), NoSuchTable);
+        assert_eq!(reader.get(&t, &1).unwrap(), Some(account(10)));
+        assert_eq!(reader.scan(&t, ..).unwrap().count(), 2);
+        assert_eq!(snap.get(&t, &2).unwrap(), Some(account(20)));
+        assert_eq!(snap.scan(&t, ..).unwrap().count(), 2);
         assert_eq!(snap.get(&other, &7).unwrap(), None);
         reader.commit().unwrap();
-        assert_err!(writer.get(&t, &1), NoSuchTable);
-        assert!(writer.is_active(), "a read of a dropped table is an answer");
+        assert_err!(db.begin().get(&t, &1), NoSuchTable);
+        assert_err!(db.snapshot().scan(&t, ..), NoSuchTable);
+        assert_eq!(writer.get(&t, &1).unwrap(), Some(account(11)), "its snapshot");
         assert_err!(writer.insert(&t, 3, account(3)), NoSuchTable);
+        assert!(writer.is_active(), "a refused write is an answer");
         match writer.commit() {
             Err(Error::NoSuchTable { name, .. }) => assert_eq!(name, "accounts"),
             other => panic!("{other:?}"),
@@ -541,9 +545,11 @@ for_each_store! {
     /// wrote nothing returns the newest commit it saw, and `commit_write`
     /// tells the two apart.
     fn only_writing_commits_get_timestamps_of_their_own(storage: Storage) {
-        let (db, t) = accounts(storage);
+        let db = Database::new(storage);
+        assert_eq!(db.begin().commit().unwrap().get(), 0, "nobody has written");
+        let t: Accounts = db.create_table("accounts").unwrap();
         let mut previous = db.begin().commit().unwrap();
-        assert_eq!(previous.get(), 0);
+        assert_eq!(previous.get(), 1, "creating a table is a commit");
         let mut seen = std::collections::HashSet::new();
         for k in 0..5 {
             let reader = db.begin();

@@ -603,7 +603,12 @@ mod tests {
         assert!(rec.apply(&w).is_err());
         // A create and the writes of one transaction, in one record.
         let mut both = txn(&[create_record(&TableMeta { id: 2, ..meta })]);
-        write_entry(&mut both, 2, |o| o.push(3), Some(|o: &mut Vec<u8>| o.push(30)));
+        write_entry(
+            &mut both,
+            2,
+            |o| o.push(3),
+            Some(|o: &mut Vec<u8>| o.push(30)),
+        );
         rec.apply(&both).unwrap();
         assert_eq!(rec.tables[&2].rows.len(), 1);
     }

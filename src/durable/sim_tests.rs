@@ -320,7 +320,7 @@ fn a_well_framed_record_that_makes_no_sense_is_corrupt_where_it_is() {
             reason,
         }) => {
             assert_eq!((&file, offset), (last, at), "{reason}");
-            assert!(reason.contains("never existed"), "{reason}");
+            assert!(reason.contains("does not exist"), "{reason}");
         }
         other => panic!("{:?}", other.map(|_| ())),
     }

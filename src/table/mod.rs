@@ -79,7 +79,9 @@ impl<K: Key, T: Tuple> Table<K, T> {
             Storage::TimeTravel => {
                 TableRef::TimeTravel(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4, c.5)))
             }
-            Storage::Delta => TableRef::Delta(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4, c.5))),
+            Storage::Delta => {
+                TableRef::Delta(Arc::new(TableCore::new(c.0, c.1, c.2, c.3, c.4, c.5)))
+            }
         };
         Table { inner }
     }
