@@ -192,6 +192,55 @@ impl Engine {
     }
 }
 
+/// A table's life (the transactional catalog, `table/life.rs`), for the
+/// model of C1: a drop and a write of the table cannot both commit with
+/// the write after the drop.
+pub struct Life(crate::table::Lifecycle);
+
+impl Default for Life {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Life {
+    /// A committed, live table.
+    pub fn new() -> Self {
+        Life(crate::table::Lifecycle::new(0))
+    }
+
+    /// Drops the table in a commit of its own, as the catalog's changes
+    /// commit one: the mark before the timestamp, the drop's timestamp
+    /// stamped in the ordered step. Returns that timestamp.
+    pub fn drop_table(&self, engine: &Engine) -> u64 {
+        self.0.mark_dropping();
+        engine
+            .manager
+            .commit_ordered(|ts| self.0.stamp_dropped(ts), |_| {})
+    }
+
+    /// Commits a write of the table as `Transaction::commit` does: the
+    /// check after the timestamp is taken, which publishes nothing if it
+    /// finds the drop's mark (`None`).
+    pub fn commit_write(&self, engine: &Engine) -> Option<u64> {
+        let lost = std::cell::Cell::new(false);
+        let ts = engine.manager.commit_ordered(
+            |_| {
+                if self.0.dropping() {
+                    lost.set(true);
+                }
+            },
+            |_| {},
+        );
+        (!lost.get()).then_some(ts)
+    }
+
+    /// Whether a snapshot at `snapshot` (of no writer) sees the table.
+    pub fn readable_at(&self, snapshot: u64) -> bool {
+        self.0.readable(View { snapshot, me: 0 })
+    }
+}
+
 /// A transaction of the models.
 pub struct Txn {
     /// Declared (so dropped) before `manager`: the slot points into the

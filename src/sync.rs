@@ -8,10 +8,10 @@
 //! feature gets loom's atomics, and nothing else does by accident.)
 
 #[cfg(all(loom, feature = "loom"))]
-pub(crate) use loom::sync::atomic::{fence, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 
 #[cfg(not(all(loom, feature = "loom")))]
-pub(crate) use std::sync::atomic::{fence, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 
 /// Called in every retry or wait loop. Under loom it yields to the model's
 /// scheduler (a loop that does not yield never lets the other thread run);

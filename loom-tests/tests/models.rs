@@ -566,3 +566,45 @@ fn ip1_two_writers_claim_an_in_place_row() {
         });
     });
 }
+
+/// C1 (`table/life.rs`): a drop of a table and a write of it, committing
+/// at once, never both commit with the write after the drop. The dropper
+/// marks the table before taking its timestamp; the writer checks the mark
+/// after taking its own, both through the `AcqRel` read-modify-write of
+/// the clock. A third thread reads at the newest snapshot: it sees the
+/// table exactly when the drop is not published. Broken by: a `Relaxed`
+/// clock (the writer can then miss the mark and commit after the drop),
+/// or a check before the timestamp.
+#[test]
+fn c1_a_write_never_commits_after_its_tables_drop() {
+    use multiverse::model::Life;
+    model_with_bound(3, || {
+        let engine = Engine::new();
+        let life = Arc::new(Life::new());
+        let dropper = {
+            let (engine, life) = (engine.clone(), Arc::clone(&life));
+            thread::spawn(move || life.drop_table(&engine))
+        };
+        let reader = {
+            let (engine, life) = (engine.clone(), Arc::clone(&life));
+            thread::spawn(move || {
+                let tx = engine.begin();
+                (tx.snapshot(), life.readable_at(tx.snapshot()))
+            })
+        };
+        let written = life.commit_write(&engine);
+        let dropped = dropper.join().unwrap();
+        if let Some(w) = written {
+            assert!(
+                w < dropped,
+                "a write committed at {w}, after the drop at {dropped}"
+            );
+        }
+        let (snapshot, readable) = reader.join().unwrap();
+        assert_eq!(
+            readable,
+            snapshot < dropped,
+            "snapshot {snapshot}, drop {dropped}"
+        );
+    });
+}

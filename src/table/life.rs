@@ -27,7 +27,7 @@
 //! flag and fail: a drop committing meanwhile is reason enough.)
 
 use crate::header::{View, INFINITY};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// See the module docs.
 pub(crate) struct Lifecycle {
