@@ -50,6 +50,7 @@ use crate::{Database, Error, Result, Table, Transaction, Tuple};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
+use std::panic::{self, AssertUnwindSafe};
 
 /// A session variable's value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -162,13 +163,17 @@ impl Session {
         let (tx, _) = self
             .tx
             .get_or_insert_with(|| (self.db.begin(), Kind::Implicit));
-        let result = f(tx);
+        // A panic in user code (a `modify` closure) poisons the transaction
+        // and unwinds through here: end the transaction before passing the
+        // panic on, or the session would keep a poisoned one, not at a
+        // boundary, that answers `Aborted` to its next statement.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| f(tx)));
         if !tx.is_active() {
-            // Rolled back by the conflict (or a panic in user code): the
-            // session is at a boundary again.
+            // Rolled back by a conflict, or poisoned by a panic: the session
+            // is at a boundary again.
             self.tx = None;
         }
-        result
+        result.unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
 
     /// The row of `key`.
@@ -315,20 +320,24 @@ impl Session {
     }
 
     /// Copies from `ctx` every category whose version is ahead of this
-    /// session's (ODP's incremental sync). A change of autocommit follows
-    /// the rules of [`set_autocommit`](Self::set_autocommit).
-    pub fn sync_from(&mut self, ctx: &SessionContext) -> Result<()> {
+    /// session's (ODP's incremental sync), and returns how many it copied.
+    /// A change of autocommit follows the rules of
+    /// [`set_autocommit`](Self::set_autocommit).
+    pub fn sync_from(&mut self, ctx: &SessionContext) -> Result<usize> {
+        let mut copied = 0;
         if ctx.system.version > self.ctx.system.version {
             if ctx.system.value.autocommit != self.ctx.autocommit() {
                 self.not_in_explicit()?;
                 self.commit()?;
             }
             self.ctx.system = ctx.system.clone();
+            copied += 1;
         }
         if ctx.user.version > self.ctx.user.version {
             self.ctx.user = ctx.user.clone();
+            copied += 1;
         }
-        Ok(())
+        Ok(copied)
     }
 }
 
