@@ -131,6 +131,56 @@ enum Kind {
 
 /// A session on a database: statements run in the session's transaction,
 /// or each in a transaction of its own under autocommit.
+///
+/// A session is what a program that drives the database statement by
+/// statement holds (a SQL front end, a proxy, a REPL): it decides which
+/// transaction each statement runs in, by MatrixOne's rules (the module
+/// docs). Its state (autocommit, variables) is a [`SessionContext`] that
+/// another session can copy with [`sync_from`](Self::sync_from), as a proxy
+/// does for the backend sessions it routes a client's statements to.
+///
+/// ```
+/// use multiverse::{Database, Error, Storage, Table, Value};
+///
+/// let db = Database::new(Storage::Delta);
+/// let t: Table<u64, [i64; 2]> = db.create_table("t")?;
+/// let mut s = db.session();
+///
+/// // Autocommit on (a new session's default): each statement is a
+/// // transaction of its own, committed when it returns.
+/// s.insert(&t, 1, [10, 0])?;
+/// assert!(s.at_boundary());
+/// assert_eq!(db.session().get(&t, &1)?, Some([10, 0]));
+///
+/// // An explicit transaction: unseen by others until commit; SET refused.
+/// s.begin()?;
+/// s.modify(&t, &1, |r| r[0] -= 5)?;
+/// s.insert(&t, 2, [5, 0])?;
+/// assert!(matches!(
+///     s.set_var("batch", Value::Int(8)),
+///     Err(Error::NotAllowedInTransaction)
+/// ));
+/// assert_eq!(db.session().get(&t, &2)?, None);
+/// s.commit()?;
+/// assert_eq!(db.session().get(&t, &2)?, Some([5, 0]));
+///
+/// // Autocommit off: statements accumulate in one implicit transaction.
+/// s.set_autocommit(false)?;
+/// s.set_var("batch", Value::Int(8))?; // allowed: not an explicit transaction
+/// s.delete(&t, &2)?;
+/// assert!(s.in_transaction());
+/// s.rollback()?; // the delete is gone
+/// s.update(&t, &2, [6, 0])?; // opens a new implicit transaction
+/// s.set_autocommit(true)?; // a change of autocommit commits it
+/// assert_eq!(db.session().get(&t, &2)?, Some([6, 0]));
+///
+/// // Context sync (OceanBase ODP): copy only the categories that changed.
+/// let mut backend = db.session();
+/// assert_eq!(backend.sync_from(&s.context())?, 2); // system and user variables
+/// assert_eq!(backend.var("batch"), Some(Value::Int(8)));
+/// assert_eq!(backend.sync_from(&s.context())?, 0); // nothing newer
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Session {
     db: Database,
     ctx: SessionContext,

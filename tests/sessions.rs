@@ -34,7 +34,11 @@ fn seen_by_others(db: &Database, t: &Accounts, key: u64) -> Option<[i64; 4]> {
     let mut other = db.session();
     let row = other.get(t, &key).unwrap();
     assert!(other.at_boundary());
-    assert_eq!(row, db.begin().get(t, &key).unwrap(), "session and transaction disagree");
+    assert_eq!(
+        row,
+        db.begin().get(t, &key).unwrap(),
+        "session and transaction disagree"
+    );
     row
 }
 
@@ -68,7 +72,9 @@ fn answer<V: Debug>(r: &multiverse::Result<V>) -> String {
 /// holds for every kind. Each leaves the accounts `1..=3` in place (the
 /// writes change balances or delete and re-create), touching keys 1..=3 and
 /// 100 + `i` only.
-const KINDS: [&str; 7] = ["get", "scan", "insert", "update", "modify", "delete", "upsert"];
+const KINDS: [&str; 7] = [
+    "get", "scan", "insert", "update", "modify", "delete", "upsert",
+];
 
 fn run_kind(s: &mut Session, t: &Accounts, kind: &str, i: u64) {
     match kind {
@@ -795,14 +801,30 @@ fn replay(storage: Storage, steps: &[(Change, usize, Routed)]) {
         let (system, user) = b.context().versions();
         let stale = usize::from(model.0 > system) + usize::from(model.1 > user);
         let turns_autocommit_on = ctx.autocommit() && !b.autocommit();
-        assert_eq!(b.sync_from(&ctx).unwrap(), stale, "step {step}: categories copied");
+        assert_eq!(
+            b.sync_from(&ctx).unwrap(),
+            stale,
+            "step {step}: categories copied"
+        );
         if turns_autocommit_on {
             committed.append(&mut pending[*to]);
         }
-        assert_eq!(b.context().versions(), model, "step {step}: backend versions");
-        assert_eq!(b.autocommit(), client.autocommit(), "step {step}: autocommit");
+        assert_eq!(
+            b.context().versions(),
+            model,
+            "step {step}: backend versions"
+        );
+        assert_eq!(
+            b.autocommit(),
+            client.autocommit(),
+            "step {step}: autocommit"
+        );
         for name in NAMES {
-            assert_eq!(b.var(name), client.var(name), "step {step}: variable {name}");
+            assert_eq!(
+                b.var(name),
+                client.var(name),
+                "step {step}: variable {name}"
+            );
         }
         assert_eq!(b.context(), ctx, "step {step}: the whole context");
 
@@ -822,7 +844,11 @@ fn replay(storage: Storage, steps: &[(Change, usize, Routed)]) {
             }
         }
         for (i, b) in backends.iter().enumerate() {
-            assert_eq!(b.in_transaction(), !pending[i].is_empty(), "step {step}: backend {i}");
+            assert_eq!(
+                b.in_transaction(),
+                !pending[i].is_empty(),
+                "step {step}: backend {i}"
+            );
         }
         let rows: BTreeSet<u64> = latest(&db, &t).into_iter().map(|(k, _)| k).collect();
         assert_eq!(rows, committed, "step {step}: committed rows");
