@@ -50,6 +50,7 @@ use crate::{Database, Error, Result, Table, Transaction, Tuple};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
+use std::panic::{self, AssertUnwindSafe};
 
 /// A session variable's value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -130,6 +131,56 @@ enum Kind {
 
 /// A session on a database: statements run in the session's transaction,
 /// or each in a transaction of its own under autocommit.
+///
+/// A session is what a program that drives the database statement by
+/// statement holds (a SQL front end, a proxy, a REPL): it decides which
+/// transaction each statement runs in, by MatrixOne's rules (the module
+/// docs). Its state (autocommit, variables) is a [`SessionContext`] that
+/// another session can copy with [`sync_from`](Self::sync_from), as a proxy
+/// does for the backend sessions it routes a client's statements to.
+///
+/// ```
+/// use multiverse::{Database, Error, Storage, Table, Value};
+///
+/// let db = Database::new(Storage::Delta);
+/// let t: Table<u64, [i64; 2]> = db.create_table("t")?;
+/// let mut s = db.session();
+///
+/// // Autocommit on (a new session's default): each statement is a
+/// // transaction of its own, committed when it returns.
+/// s.insert(&t, 1, [10, 0])?;
+/// assert!(s.at_boundary());
+/// assert_eq!(db.session().get(&t, &1)?, Some([10, 0]));
+///
+/// // An explicit transaction: unseen by others until commit; SET refused.
+/// s.begin()?;
+/// s.modify(&t, &1, |r| r[0] -= 5)?;
+/// s.insert(&t, 2, [5, 0])?;
+/// assert!(matches!(
+///     s.set_var("batch", Value::Int(8)),
+///     Err(Error::NotAllowedInTransaction)
+/// ));
+/// assert_eq!(db.session().get(&t, &2)?, None);
+/// s.commit()?;
+/// assert_eq!(db.session().get(&t, &2)?, Some([5, 0]));
+///
+/// // Autocommit off: statements accumulate in one implicit transaction.
+/// s.set_autocommit(false)?;
+/// s.set_var("batch", Value::Int(8))?; // allowed: not an explicit transaction
+/// s.delete(&t, &2)?;
+/// assert!(s.in_transaction());
+/// s.rollback()?; // the delete is gone
+/// s.update(&t, &2, [6, 0])?; // opens a new implicit transaction
+/// s.set_autocommit(true)?; // a change of autocommit commits it
+/// assert_eq!(db.session().get(&t, &2)?, Some([6, 0]));
+///
+/// // Context sync (OceanBase ODP): copy only the categories that changed.
+/// let mut backend = db.session();
+/// assert_eq!(backend.sync_from(&s.context())?, 2); // system and user variables
+/// assert_eq!(backend.var("batch"), Some(Value::Int(8)));
+/// assert_eq!(backend.sync_from(&s.context())?, 0); // nothing newer
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Session {
     db: Database,
     ctx: SessionContext,
@@ -166,13 +217,17 @@ impl Session {
         let (tx, _) = self
             .tx
             .get_or_insert_with(|| (self.db.begin(), Kind::Implicit));
-        let result = f(tx);
+        // A panic in user code (a `modify` closure) poisons the transaction
+        // and unwinds through here: end the transaction before passing the
+        // panic on, or the session would keep a poisoned one, not at a
+        // boundary, that answers `Aborted` to its next statement.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| f(tx)));
         if !tx.is_active() {
-            // Rolled back by the conflict (or a panic in user code): the
-            // session is at a boundary again.
+            // Rolled back by a conflict, or poisoned by a panic: the session
+            // is at a boundary again.
             self.tx = None;
         }
-        result
+        result.unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
 
     /// Runs a statement on `table` (see `statement`), and remembers that
@@ -383,20 +438,24 @@ impl Session {
     }
 
     /// Copies from `ctx` every category whose version is ahead of this
-    /// session's (ODP's incremental sync). A change of autocommit follows
-    /// the rules of [`set_autocommit`](Self::set_autocommit).
-    pub fn sync_from(&mut self, ctx: &SessionContext) -> Result<()> {
+    /// session's (ODP's incremental sync), and returns how many it copied.
+    /// A change of autocommit follows the rules of
+    /// [`set_autocommit`](Self::set_autocommit).
+    pub fn sync_from(&mut self, ctx: &SessionContext) -> Result<usize> {
+        let mut copied = 0;
         if ctx.system.version > self.ctx.system.version {
             if ctx.system.value.autocommit != self.ctx.autocommit() {
                 self.not_in_explicit()?;
                 self.commit()?;
             }
             self.ctx.system = ctx.system.clone();
+            copied += 1;
         }
         if ctx.user.version > self.ctx.user.version {
             self.ctx.user = ctx.user.clone();
+            copied += 1;
         }
-        Ok(())
+        Ok(copied)
     }
 }
 
