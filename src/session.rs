@@ -1,35 +1,6 @@
 //! Sessions: statement-by-statement use of a database, with autocommit,
 //! explicit and implicit transactions, and versioned session state.
 //!
-//! WORK IN PROGRESS (issue 13, branch `sessions`): DML, `begin`, `commit`,
-//! `rollback`, `set_autocommit`, variables and versioned contexts follow
-//! MatrixOne's rules (shared/API.md, "Sessions"); DDL inside a transaction
-//! (the transactional catalog) and switchover are not built yet.
-//!
-//! Plan for what is missing (next session):
-//!
-//! * **Transactional catalog.** The catalog becomes an MVCC table of the
-//!   engine (name → id, types, handle), read through each transaction's
-//!   snapshot: a transaction that began before a drop keeps seeing the table
-//!   (its `TableCore` lives while handles do); `create_table` in a
-//!   transaction is an insert of the name (two concurrent creates of one
-//!   name meet at W1: one commits, the other gets a conflict); `drop_table`
-//!   is a delete. A transaction that wrote a table checks at commit that the
-//!   table's catalog row did not end after its snapshot: inside the ordered
-//!   publish step, as a validation that can only publish an empty commit
-//!   (the hook issue 14's serializable validation needs too), so that a drop
-//!   and a write cannot both commit. DDL then logs inside the transaction's
-//!   own redo record (atomic with its DML), replacing today's separate
-//!   CREATE/DROP records and the replay rule for writes after a DROP.
-//! * **DdlConflict.** A session keeps the ids of the tables its transaction
-//!   read or wrote; dropping one of them in that transaction fails at the
-//!   statement, and the transaction goes on.
-//! * **Switchover.** `Database::switchover(&to, timeout)`: a gate that new
-//!   transactions wait at; sessions register in the database (weakly);
-//!   those at a boundary move (their next statement runs on `to` with the
-//!   same context), those still open at the timeout are rolled back and
-//!   answer `SessionLost` once.
-//!
 //! The rules, as MatrixOne's transaction documentation gives them:
 //!
 //! * With autocommit on, each DML statement is a transaction of its own,
@@ -44,6 +15,12 @@
 //!   with `NotAllowedInTransaction`, and the transaction goes on.
 //! * A write conflict rolls the whole transaction back; the session is at a
 //!   boundary again and the next statement starts afresh.
+//! * DDL (`create_table`, `drop_table`) inside a transaction takes effect
+//!   when it commits, and not at all if it rolls back: the catalog is
+//!   transactional (`Database::create_in`, `drop_in`; docs/design.md,
+//!   "The transactional catalog"). Dropping a table that the transaction's
+//!   statements read or wrote is a `DdlConflict`, and the transaction goes
+//!   on. With autocommit on, DDL commits at once.
 
 use crate::table::Key;
 use crate::{Database, Error, Result, Table, Transaction, Tuple};
@@ -456,138 +433,5 @@ impl Session {
             copied += 1;
         }
         Ok(copied)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Storage;
-
-    fn db() -> (Database, Table<u64, [i64; 1]>) {
-        let db = Database::new(Storage::default());
-        let t = db.create_table("t").unwrap();
-        (db, t)
-    }
-
-    #[test]
-    fn autocommit_on_each_dml_statement_is_its_own_transaction() {
-        let (db, t) = db();
-        let mut s = db.session();
-        s.insert(&t, 1, [1]).unwrap();
-        assert!(s.at_boundary());
-        assert_eq!(db.snapshot().get(&t, &1).unwrap(), Some([1]));
-    }
-
-    #[test]
-    fn autocommit_off_statements_accumulate_until_commit_or_rollback() {
-        let (db, t) = db();
-        let mut s = db.session();
-        s.set_autocommit(false).unwrap();
-        s.insert(&t, 1, [1]).unwrap();
-        s.insert(&t, 2, [2]).unwrap();
-        assert!(s.in_transaction());
-        assert_eq!(db.snapshot().get(&t, &1).unwrap(), None);
-        s.commit().unwrap();
-        assert_eq!(db.snapshot().scan(&t, ..).unwrap().count(), 2);
-        s.insert(&t, 3, [3]).unwrap();
-        s.rollback().unwrap();
-        s.insert(&t, 4, [4]).unwrap();
-        drop(s);
-        assert_eq!(db.snapshot().get(&t, &3).unwrap(), None);
-        assert_eq!(db.snapshot().get(&t, &4).unwrap(), None);
-    }
-
-    #[test]
-    fn changing_autocommit_commits_pending_dml_and_setting_the_same_value_does_nothing() {
-        let (db, t) = db();
-        let mut s = db.session();
-        s.set_autocommit(false).unwrap();
-        s.insert(&t, 1, [1]).unwrap();
-        s.set_autocommit(false).unwrap();
-        assert!(s.in_transaction());
-        let (sys, _) = s.context().versions();
-        s.set_autocommit(true).unwrap();
-        assert!(s.at_boundary());
-        assert_eq!(db.snapshot().get(&t, &1).unwrap(), Some([1]));
-        assert_eq!(s.context().versions().0, sys + 1);
-    }
-
-    #[test]
-    fn begin_inside_an_open_transaction_commits_it_first() {
-        let (db, t) = db();
-        let mut s = db.session();
-        s.begin().unwrap();
-        s.insert(&t, 1, [1]).unwrap();
-        s.begin().unwrap();
-        assert_eq!(db.snapshot().get(&t, &1).unwrap(), Some([1]));
-        s.rollback().unwrap();
-        s.set_autocommit(false).unwrap();
-        s.insert(&t, 2, [2]).unwrap();
-        s.begin().unwrap();
-        assert_eq!(db.snapshot().get(&t, &2).unwrap(), Some([2]));
-    }
-
-    #[test]
-    fn set_var_and_set_autocommit_fail_inside_an_explicit_transaction_which_goes_on() {
-        let (db, t) = db();
-        let mut s = db.session();
-        s.begin().unwrap();
-        s.insert(&t, 1, [1]).unwrap();
-        assert!(matches!(
-            s.set_var("x", Value::Int(1)),
-            Err(Error::NotAllowedInTransaction)
-        ));
-        assert!(matches!(
-            s.set_autocommit(false),
-            Err(Error::NotAllowedInTransaction)
-        ));
-        assert!(s.in_transaction());
-        s.commit().unwrap();
-        assert_eq!(db.snapshot().get(&t, &1).unwrap(), Some([1]));
-        s.set_var("x", Value::Int(1)).unwrap();
-        assert_eq!(s.var("x"), Some(Value::Int(1)));
-    }
-
-    #[test]
-    fn a_write_conflict_rolls_the_whole_transaction_back_to_a_boundary() {
-        let (db, t) = db();
-        db.transact(|tx| tx.insert(&t, 1, [0])).unwrap();
-        let mut a = db.session();
-        let mut b = db.session();
-        a.begin().unwrap();
-        b.begin().unwrap();
-        a.insert(&t, 2, [2]).unwrap();
-        b.update(&t, &1, [1]).unwrap();
-        assert!(matches!(a.update(&t, &1, [9]), Err(Error::WriteConflict)));
-        assert!(a.at_boundary());
-        b.commit().unwrap();
-        assert_eq!(db.snapshot().get(&t, &2).unwrap(), None);
-        a.update(&t, &1, [3]).unwrap();
-        assert_eq!(db.snapshot().get(&t, &1).unwrap(), Some([3]));
-    }
-
-    /// ODP's example: a client session sets autocommit off; an insert runs
-    /// on backend session 1, the next on backend session 2. Synced, session
-    /// 2 is not in autocommit and commits nothing alone; without the sync,
-    /// session 2 commits its insert at once (the anomaly).
-    #[test]
-    fn odp_sync_keeps_a_backend_session_out_of_autocommit() {
-        for sync in [true, false] {
-            let (db, t) = db();
-            let mut client = db.session();
-            client.set_autocommit(false).unwrap();
-            let (mut b1, mut b2) = (db.session(), db.session());
-            if sync {
-                b1.sync_from(&client.context()).unwrap();
-            }
-            b1.insert(&t, 1, [1]).unwrap();
-            if sync {
-                b2.sync_from(&client.context()).unwrap();
-            }
-            b2.insert(&t, 2, [2]).unwrap();
-            let committed = db.snapshot().scan(&t, ..).unwrap().count();
-            assert_eq!(committed, if sync { 0 } else { 2 }, "sync={sync}");
-        }
     }
 }
