@@ -243,7 +243,18 @@ impl crate::transaction::Ddl for Changes {
             }
             ts
         };
-        if ts.is_some() {
+        if let Some(ts) = ts {
+            // Under `Sync`, durable before the catalog lock goes: a
+            // checkpoint's snapshot is at the durable horizon, and must
+            // not list a table whose create (or miss one whose drop) lies
+            // above it. (A failure poisons the log; the commit then
+            // reports it.)
+            let core = &self.shared.core;
+            if let Some(wal) = &core.wal {
+                if wal.wait(ts).is_ok() {
+                    core.manager.advance_readable(ts);
+                }
+            }
             for c in self.list.drain(..) {
                 if c.create {
                     if let Some(entry) = catalog.tables.get_mut(&c.name) {

@@ -10,7 +10,12 @@
 //!   initial one plus the recovered history;
 //! * each thread's recovered transfers are a prefix of what it committed
 //!   (a thread commits in order, so a gap would be a lost commit before a
-//!   recovered one).
+//!   recovered one);
+//! * the catalog changes of a session's transactions are whole, with their
+//!   rows: a fourth thread's transaction `i` creates table `t{i}`, writes a
+//!   row to it, drops `t{i-2}` and marks `i` done in the `marks` table; so
+//!   after recovery the marks are a prefix `0..=m` and the tables are
+//!   exactly `t{m-1}` and `t{m}`, each holding its row.
 //!
 //! Then the child runs again on the recovered directory, and is killed
 //! again. `MULTIVERSE_CRASH_ROUNDS` (default 2) kills per store and
@@ -32,6 +37,10 @@ const CHILD: &str = "MULTIVERSE_CRASH_CHILD";
 type Accounts = Table<u64, [i64; 2]>;
 /// Key `thread << 32 | seq`; row `[from, to, amount]`.
 type History = Table<u64, [i64; 3]>;
+/// The catalog thread's tables (`marks`, `t{i}`): key `i` or 0, row `[i]`.
+type Marks = Table<u64, [i64; 1]>;
+/// The acknowledgements of the catalog thread, beside the transfer threads'.
+const DDL: u64 = u64::MAX;
 
 fn builder(storage: Storage, durability: Durability) -> multiverse::DatabaseBuilder {
     Database::builder()
@@ -71,11 +80,16 @@ fn crash_child() {
         parts[3].parse::<u64>().unwrap(),
     );
     let db = builder(storage, durability).open(dir).unwrap();
-    let (accounts, history) = match db.table::<u64, [i64; 2]>("accounts") {
-        Ok(a) => (a, db.table::<u64, [i64; 3]>("history").unwrap()),
+    let (accounts, history, marks) = match db.table::<u64, [i64; 2]>("accounts") {
+        Ok(a) => (
+            a,
+            db.table::<u64, [i64; 3]>("history").unwrap(),
+            db.table::<u64, [i64; 1]>("marks").unwrap(),
+        ),
         Err(_) => {
             let a: Accounts = db.create_table("accounts").unwrap();
             let h: History = db.create_table("history").unwrap();
+            let m: Marks = db.create_table("marks").unwrap();
             db.transact(|tx| {
                 for k in 0..ACCOUNTS {
                     tx.insert(&a, k, [INITIAL, 0])?;
@@ -83,7 +97,7 @@ fn crash_child() {
                 Ok(())
             })
             .unwrap();
-            (a, h)
+            (a, h, m)
         }
     };
     println!("ready");
@@ -92,6 +106,26 @@ fn crash_child() {
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_millis(15));
             db.checkpoint().unwrap();
+        })
+    };
+    let catalog = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let next = db.snapshot().scan(&marks, ..).unwrap().last();
+            let mut i = next.map_or(0, |(k, _)| k + 1);
+            let mut s = db.session();
+            loop {
+                s.begin().unwrap();
+                let t: Marks = s.create_table(&format!("t{i}")).unwrap();
+                s.insert(&t, 0, [i as i64]).unwrap();
+                if i >= 2 {
+                    s.drop_table(&format!("t{}", i - 2)).unwrap();
+                }
+                s.insert(&marks, i, [i as i64]).unwrap();
+                s.commit().unwrap();
+                println!("ddl {i}");
+                i += 1;
+            }
         })
     };
     let workers: Vec<_> = (0..THREADS)
@@ -137,6 +171,7 @@ fn crash_child() {
     for w in workers {
         w.join().unwrap();
     }
+    catalog.join().unwrap();
     checkpointer.join().unwrap();
 }
 
@@ -172,14 +207,22 @@ fn run_and_kill(
                 let _ = opened.send(());
             }
             let mut words = line.split(' ');
-            if words.next() == Some("ack") {
-                if let (Some(Ok(t)), Some(Ok(s)), None) = (
-                    words.next().map(str::parse),
-                    words.next().map(str::parse),
-                    words.next(),
-                ) {
-                    acks.push((t, s));
+            match words.next() {
+                Some("ack") => {
+                    if let (Some(Ok(t)), Some(Ok(s)), None) = (
+                        words.next().map(str::parse),
+                        words.next().map(str::parse),
+                        words.next(),
+                    ) {
+                        acks.push((t, s));
+                    }
                 }
+                Some("ddl") => {
+                    if let (Some(Ok(i)), None) = (words.next().map(str::parse), words.next()) {
+                        acks.push((DDL, i));
+                    }
+                }
+                _ => {}
             }
         }
         (ready, acks)
@@ -236,7 +279,8 @@ fn check(
             "{what}: thread {thread} has a gap"
         );
     }
-    for &(thread, seq) in acked {
+    check_catalog(&db, acked, what);
+    for &(thread, seq) in acked.iter().filter(|(t, _)| *t != DDL) {
         let n = per_thread.get(&thread).map_or(0, |s| s.len() as u64);
         assert!(
             seq < n,
@@ -244,6 +288,39 @@ fn check(
         );
     }
     per_thread.values().map(Vec::len).sum()
+}
+
+/// The catalog thread's transactions are whole: marks `0..=m`, tables
+/// `t{m-1}` and `t{m}` with their rows, and every acknowledged one there.
+fn check_catalog(db: &Database, acked: &[(u64, u64)], what: &str) {
+    let marks = db.table::<u64, [i64; 1]>("marks").unwrap();
+    let snap = db.snapshot();
+    let done: Vec<u64> = snap.scan(&marks, ..).unwrap().map(|(k, _)| k).collect();
+    let n = done.len() as u64;
+    assert_eq!(
+        done,
+        (0..n).collect::<Vec<_>>(),
+        "{what}: a gap in the marks"
+    );
+    let mut expected: Vec<String> = ["accounts", "history", "marks"].map(String::from).to_vec();
+    expected.extend((n.saturating_sub(2)..n).map(|i| format!("t{i}")));
+    expected.sort();
+    assert_eq!(
+        db.table_names(),
+        expected,
+        "{what}: the catalog after {n} changes"
+    );
+    for i in n.saturating_sub(2)..n {
+        let t = db.table::<u64, [i64; 1]>(&format!("t{i}")).unwrap();
+        let rows: Vec<_> = snap.scan(&t, ..).unwrap().collect();
+        assert_eq!(rows, vec![(0, [i as i64])], "{what}: t{i} without its row");
+    }
+    for &(_, i) in acked.iter().filter(|(t, _)| *t == DDL) {
+        assert!(
+            i < n,
+            "{what}: acknowledged catalog change {i} lost (recovered {n})"
+        );
+    }
 }
 
 /// Kill -9 at random moments, on every store, under `Sync` and
