@@ -156,6 +156,17 @@ enum Kind {
 /// assert_eq!(backend.sync_from(&s.context())?, 2); // system and user variables
 /// assert_eq!(backend.var("batch"), Some(Value::Int(8)));
 /// assert_eq!(backend.sync_from(&s.context())?, 0); // nothing newer
+///
+/// // DDL in a transaction takes effect at its commit (the catalog is
+/// // transactional); dropping a table the transaction used is refused.
+/// s.begin()?;
+/// let u: Table<u64, [i64; 2]> = s.create_table("u")?;
+/// s.insert(&u, 1, [1, 1])?;
+/// assert!(db.table::<u64, [i64; 2]>("u").is_err()); // not before commit
+/// assert!(matches!(s.drop_table("t"), Ok(())));     // t unused so far
+/// assert!(matches!(s.drop_table("u"), Err(Error::DdlConflict { .. })));
+/// s.commit()?;
+/// assert_eq!(db.table_names(), ["u"]);
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Session {
