@@ -197,10 +197,7 @@ impl crate::transaction::Ddl for Changes {
         n
     }
 
-    fn commit(
-        &mut self,
-        commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>,
-    ) -> Option<u64> {
+    fn commit(&mut self, commit: &mut crate::transaction::CommitStep<'_>) -> Option<u64> {
         // The write lock from before the timestamp until the catalog says
         // what the commit did: a checkpoint, which reads the catalog and
         // takes its snapshot under the read lock, sees the catalog as of

@@ -78,6 +78,11 @@ pub struct Transaction {
     ddl: Option<Box<dyn Ddl>>,
 }
 
+/// The commit that [`Ddl::commit`] runs: takes the timestamp, stamps and
+/// publishes, running the stamp it is given in the ordered step; `None` if
+/// nothing was committed.
+pub(crate) type CommitStep<'a> = dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64> + 'a;
+
 /// Catalog changes made inside a transaction (the transactional catalog,
 /// implemented by `database.rs`): they commit with the transaction, at its
 /// timestamp, or roll back with it.
@@ -88,8 +93,7 @@ pub(crate) trait Ddl: Send {
     /// stamps and publishes, and runs the `stamp` it is given in the
     /// ordered step, after the transaction's own stamps, if the commit
     /// goes through (`Some(ts)`; `None`: nothing was committed).
-    fn commit(&mut self, commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>)
-        -> Option<u64>;
+    fn commit(&mut self, commit: &mut CommitStep<'_>) -> Option<u64>;
     /// Undoes the changes: the transaction rolled back, or committed
     /// nothing.
     fn abort(&mut self);
