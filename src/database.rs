@@ -959,6 +959,11 @@ impl Database {
             0,
         );
         self.load(&table, staged, &kc, &tc)?;
+        if entry.dropper != 0 {
+            // A transaction that dropped it (not yet committed) does not
+            // see it through this handle either.
+            table.life().set_dropper(entry.dropper);
+        }
         entry.types = (TypeId::of::<K>(), TypeId::of::<T>());
         entry.type_names = type_names::<K, T>();
         entry.handle = Some(Box::new(table.clone()));

@@ -213,6 +213,29 @@ for_each_store! {
         assert_err!(db.drop_table("t"), NoSuchTable);
     }
 
+    /// A write conflict rolls the whole transaction back, its catalog
+    /// changes with its rows: the table it created is gone, the one it
+    /// dropped is back.
+    fn a_write_conflict_rolls_back_the_transactions_ddl_too(storage: Storage) {
+        let db = Database::new(storage);
+        let (t, old): (Rows, Rows) = (db.create_table("t").unwrap(), db.create_table("old").unwrap());
+        db.transact(|tx| tx.insert(&t, 1, [0])).unwrap();
+        let (mut a, mut b) = (db.session(), db.session());
+        a.begin().unwrap();
+        b.begin().unwrap();
+        let u: Rows = a.create_table("u").unwrap();
+        a.drop_table("old").unwrap();
+        b.update(&t, &1, [2]).unwrap();
+        assert_err!(a.update(&t, &1, [1]), WriteConflict);
+        assert!(a.at_boundary());
+        assert!(u.is_dropped());
+        assert!(!old.is_dropped());
+        assert_eq!(db.table_names(), vec!["old".to_string(), "t".to_string()]);
+        b.commit().unwrap();
+        a.drop_table("old").unwrap();
+        assert_eq!(db.table_names(), vec!["t".to_string()]);
+    }
+
     /// Creating a table in a transaction and dropping it in the same one
     /// undoes the create; the name is free again within the transaction.
     fn a_table_created_and_dropped_in_one_transaction_never_exists(storage: Storage) {
