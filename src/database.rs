@@ -1066,10 +1066,10 @@ impl Database {
                 return Err(Error::DdlConflict { table: name.into() });
             }
             let entry = catalog.tables.remove(name).expect("found above");
-            drop(catalog);
             if let Some(handle) = &entry.handle {
                 handle.life().abandon();
             }
+            drop(catalog);
             self.changes(tx).retain(|c| !(c.create && c.name == name));
             return Ok(());
         }

@@ -180,13 +180,21 @@ impl Transaction {
     }
 
     fn check<K: Key, T: Tuple>(&self, table: &Table<K, T>) -> Result<()> {
+        self.check_ours(table)?;
+        table.check_read(self.view())
+    }
+
+    /// `Err(Aborted)` unless active, `Err(ForeignTable)` unless the table
+    /// is this database's.
+    #[inline]
+    fn check_ours<K: Key, T: Tuple>(&self, table: &Table<K, T>) -> Result<()> {
         if self.state != State::Active {
             return Err(Error::Aborted);
         }
         if !Arc::ptr_eq(table.core(), &self.db) {
             return Err(Error::ForeignTable);
         }
-        table.check_read(self.view())
+        Ok(())
     }
 
     /// The view to write with: takes a transaction id at the first write.
@@ -196,7 +204,7 @@ impl Transaction {
     /// stays poisoned (unusable, rolled back when dropped). Every write goes
     /// from here to `finish`.
     fn write_view<K: Key, T: Tuple>(&mut self, table: &Table<K, T>) -> Result<View> {
-        self.check(table)?;
+        self.check_ours(table)?;
         self.tag();
         table.check_write(self.view())?;
         self.state = State::Poisoned;
@@ -534,39 +542,57 @@ impl Transaction {
         // A table dropped by a commit ordered before ours (C1): we publish
         // nothing and roll back.
         let lost: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
-        // Called once (by the catalog's changes, or below).
-        let mut take_ts = Some(take_ts);
-        let mut run = |ddl_stamp: &mut dyn FnMut(u64)| {
-            take_ts.take()?(
-                &self.db.manager,
-                &mut |ts| {
-                    // After the timestamp's `AcqRel` read-modify-write: sees
-                    // the mark of every drop ordered before us (C1). Runs
-                    // no user code and cannot panic.
-                    if let Some(i) = logs.iter().position(|l| l.dropped().is_some()) {
-                        lost.set(Some(i));
-                        return;
-                    }
-                    for log in logs.iter_mut() {
-                        if let Some(batch) = log.commit(ts, &guard) {
-                            batches.push(batch);
-                        }
-                    }
-                    ddl_stamp(ts);
-                },
-                // In commit order: the log is in the order snapshots see.
-                &mut |ts| {
-                    if let (Some(wal), Some(redo), false) = (wal, &redo, lost.get().is_some()) {
-                        wal.append(ts, redo);
-                    }
-                },
-            )
-            .filter(|_| lost.get().is_none())
+        // Stamps the rows; `false` (nothing stamped) if a table written was
+        // dropped by a commit ordered before ours. After the timestamp's
+        // `AcqRel` read-modify-write, so it sees the mark of every such
+        // drop (C1). Runs no user code and cannot panic.
+        let mut stamp_rows = |ts: u64| {
+            if let Some(i) = logs.iter().position(|l| l.dropped().is_some()) {
+                lost.set(Some(i));
+                return false;
+            }
+            for log in logs.iter_mut() {
+                if let Some(batch) = log.commit(ts, &guard) {
+                    batches.push(batch);
+                }
+            }
+            true
         };
+        // In commit order: the log is in the order snapshots see.
+        let mut ordered = |ts| {
+            if let (Some(wal), Some(redo), None) = (wal, &redo, lost.get()) {
+                wal.append(ts, redo);
+            }
+        };
+        let manager = &self.db.manager;
         let ts = match self.ddl.as_mut() {
-            Some(ddl) => ddl.commit(&mut run),
-            None => run(&mut |_| {}),
-        };
+            None => take_ts(
+                manager,
+                &mut |ts| {
+                    stamp_rows(ts);
+                },
+                &mut ordered,
+            ),
+            Some(ddl) => {
+                // The catalog's changes run the commit once, under their
+                // lock, and stamp themselves after the rows.
+                let mut take_ts = Some(take_ts);
+                ddl.commit(&mut |stamp_ddl| {
+                    take_ts.take()?(
+                        manager,
+                        &mut |ts| {
+                            if stamp_rows(ts) {
+                                stamp_ddl(ts);
+                            }
+                        },
+                        &mut ordered,
+                    )
+                    // Nothing committed if the rows were not stamped.
+                    .filter(|_| lost.get().is_none())
+                })
+            }
+        }
+        .filter(|_| lost.get().is_none());
         let Some(ts) = ts else {
             // Nothing stamped: dropping `self` rolls the writes (and the
             // catalog changes) back.

@@ -190,6 +190,25 @@ for_each_store! {
         assert_eq!(db.snapshot().get(&other, &1).unwrap(), None, "rolled back whole");
     }
 
+    /// A transaction that creates a table and writes one that a drop took
+    /// away meanwhile fails at commit whole: its create is undone too.
+    fn a_failed_commit_undoes_the_transactions_create(storage: Storage) {
+        let db = Database::new(storage);
+        let t: Rows = db.create_table("t").unwrap();
+        let mut s = db.session();
+        s.begin().unwrap();
+        s.insert(&t, 1, [1]).unwrap();
+        let u: Rows = s.create_table("u").unwrap();
+        s.insert(&u, 1, [1]).unwrap();
+        db.drop_table("t").unwrap();
+        assert_err!(s.commit(), NoSuchTable);
+        assert!(u.is_dropped());
+        assert!(db.table_names().is_empty());
+        assert_err!(db.table::<u64, [i64; 1]>("u"), NoSuchTable);
+        let again: Rows = db.create_table("u").unwrap();
+        assert_eq!(db.snapshot().scan(&again, ..).unwrap().count(), 0);
+    }
+
     /// Two sessions drop one table: the second, while the first has not
     /// committed, conflicts; after it has, `NoSuchTable`. A drop that rolls
     /// back leaves the table as it was.

@@ -31,6 +31,12 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// See the module docs.
 pub(crate) struct Lifecycle {
+    /// Whether the table is committed, not dropped, and no transaction is
+    /// dropping it: the one load of the common case. Cleared before any
+    /// of the words below changes from that state, set again (under the
+    /// catalog's lock, as every change here is made) when they return to
+    /// it.
+    quiet: AtomicBool,
     /// The tag of the transaction that creates the table, until it commits;
     /// then 0.
     creator: AtomicU64,
@@ -49,6 +55,7 @@ impl Lifecycle {
     /// table that exists at once, such as a recovered one).
     pub(crate) fn new(creator: u64) -> Self {
         Lifecycle {
+            quiet: AtomicBool::new(creator == 0),
             creator: AtomicU64::new(creator),
             dropper: AtomicU64::new(0),
             dropping: AtomicBool::new(false),
@@ -59,6 +66,13 @@ impl Lifecycle {
     /// Whether the transaction (or snapshot) of `view` sees the table.
     #[inline]
     pub(crate) fn readable(&self, view: View) -> bool {
+        // Relaxed: `quiet` is cleared before the words it summarizes
+        // change, and a change that matters to this view is published
+        // before the view's snapshot (see below), so a view that needs the
+        // slow path takes it.
+        if self.quiet.load(Ordering::Relaxed) {
+            return true;
+        }
         // Relaxed, all three: `creator` and `dropped_at` are stored before
         // the timestamp that changes them is published, and a view whose
         // snapshot is at or above it acquired the clock after that
@@ -80,7 +94,22 @@ impl Lifecycle {
     /// Whether the transaction of `view` may write the table.
     #[inline]
     pub(crate) fn writable(&self, view: View) -> bool {
+        // Relaxed: as in `readable`; a stale `quiet` can only miss a drop
+        // under way, which the commit checks again (C1).
+        if self.quiet.load(Ordering::Relaxed) {
+            return true;
+        }
         self.readable(view) && !self.dropping()
+    }
+
+    /// Sets `quiet` again if every word is back to the common state.
+    fn settle(&self) {
+        // Relaxed: see `quiet` (changes are made under the catalog lock).
+        let quiet = self.creator.load(Ordering::Relaxed) == 0
+            && self.dropper.load(Ordering::Relaxed) == 0
+            && !self.dropping.load(Ordering::Relaxed)
+            && self.dropped_at.load(Ordering::Relaxed) == INFINITY;
+        self.quiet.store(quiet, Ordering::Relaxed);
     }
 
     /// Whether a drop has committed or is committing (or the creation
@@ -102,6 +131,7 @@ impl Lifecycle {
     /// to it, the table is gone.
     pub(crate) fn set_dropper(&self, me: u64) {
         // Relaxed: read only by the same transaction (see `readable`).
+        self.quiet.store(false, Ordering::Relaxed);
         self.dropper.store(me, Ordering::Relaxed);
     }
 
@@ -109,12 +139,14 @@ impl Lifecycle {
     pub(crate) fn clear_dropper(&self) {
         // Relaxed: as in `set_dropper`.
         self.dropper.store(0, Ordering::Relaxed);
+        self.settle();
     }
 
     /// Before the dropping transaction takes its timestamp (C1).
     pub(crate) fn mark_dropping(&self) {
         // Relaxed: the `AcqRel` read-modify-write of the clock that
         // follows publishes it (C1).
+        self.quiet.store(false, Ordering::Relaxed);
         self.dropping.store(true, Ordering::Relaxed);
     }
 
@@ -123,17 +155,20 @@ impl Lifecycle {
         // Relaxed: writers that saw the flag failed, which a drop under
         // way allows; the rest see the table live, as it is.
         self.dropping.store(false, Ordering::Relaxed);
+        self.settle();
     }
 
     /// In the ordered step of the creating transaction's commit.
     pub(crate) fn stamp_created(&self) {
         // Relaxed: published with the commit's timestamp (`readable`).
         self.creator.store(0, Ordering::Relaxed);
+        self.settle();
     }
 
     /// In the ordered step of the dropping transaction's commit, at `ts`.
     pub(crate) fn stamp_dropped(&self, ts: u64) {
         // Relaxed: published with `ts` (`readable`).
+        self.quiet.store(false, Ordering::Relaxed);
         self.dropped_at.store(ts, Ordering::Relaxed);
         self.dropper.store(0, Ordering::Relaxed);
     }
@@ -142,6 +177,7 @@ impl Lifecycle {
     /// every handle answers `NoSuchTable`.
     pub(crate) fn abandon(&self) {
         // Relaxed: no other transaction could use the table (`creator`).
+        self.quiet.store(false, Ordering::Relaxed);
         self.dropping.store(true, Ordering::Relaxed);
         self.dropped_at.store(0, Ordering::Relaxed);
     }
