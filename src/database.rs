@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     vacuum: Option<crate::engine::vacuum::Vacuum>,
     /// The directory and the options of a durable database.
     durable: Option<DurableState>,
+    /// The gate and the session registry of a switchover.
+    switch: crate::switchover::Switch,
 }
 
 /// What a durable database keeps beside its engine's log (and lock).
@@ -523,6 +525,7 @@ impl DatabaseBuilder {
             #[cfg(not(loom))]
             vacuum,
             durable,
+            switch: crate::switchover::Switch::new(),
         });
         #[cfg(not(loom))]
         if let Some(vacuum) = &shared.vacuum {
@@ -932,8 +935,38 @@ impl Database {
     }
 
     /// Begins a transaction: its snapshot is every commit that has returned.
+    /// While a [`switchover`](Self::switchover) drains this database, waits
+    /// until it is over.
     pub fn begin(&self) -> Transaction {
+        self.shared.switch.pass();
+        self.begin_ungated()
+    }
+
+    /// `begin` without the switchover's gate.
+    pub(crate) fn begin_ungated(&self) -> Transaction {
         Transaction::new(Arc::clone(&self.shared.core))
+    }
+
+    /// Begins a transaction for a session, or `None` while a switchover
+    /// drains (the session then waits at the gate without its slot's lock:
+    /// see the `switchover` module).
+    pub(crate) fn try_begin_ungated(&self) -> Option<Transaction> {
+        (!self.shared.switch.is_closed()).then(|| self.begin_ungated())
+    }
+
+    /// The switchover state: gate, session registry.
+    pub(crate) fn switch(&self) -> &crate::switchover::Switch {
+        &self.shared.switch
+    }
+
+    /// Whether `self` and `other` are handles on one database.
+    pub(crate) fn same_database(&self, other: &Database) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Whether `table` is a table of this database.
+    pub(crate) fn owns<K: Key, T: Tuple>(&self, table: &Table<K, T>) -> bool {
+        Arc::ptr_eq(table.core(), &self.shared.core)
     }
 
     /// Runs `f` in a fresh transaction and commits it; on a conflict

@@ -45,11 +45,13 @@
 //! * A write conflict rolls the whole transaction back; the session is at a
 //!   boundary again and the next statement starts afresh.
 
+use crate::switchover::{lock, take_handoff, SessionShared, Slot};
 use crate::table::Key;
 use crate::{Database, Error, Result, Table, Transaction, Tuple};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
+use std::sync::{Arc, MutexGuard};
 
 /// A session variable's value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,27 +125,64 @@ impl SessionContext {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Explicit,
     Implicit,
 }
 
 /// A session on a database: statements run in the session's transaction,
 /// or each in a transaction of its own under autocommit.
+///
+/// The session's transaction lives in a slot its database can reach (see
+/// [`Database::switchover`]): the session locks it for the length of each
+/// statement, uncontended unless a switchover is looking. After a
+/// switchover has moved the session, a table handle of the old database
+/// names the table of the same name in the new one.
 pub struct Session {
     db: Database,
     ctx: SessionContext,
-    tx: Option<(Transaction, Kind)>,
+    shared: Arc<SessionShared>,
 }
 
 impl Database {
     /// A session with autocommit on and no transaction open.
     pub fn session(&self) -> Session {
+        let shared = Arc::new(SessionShared::new());
+        self.switch().register(Arc::downgrade(&shared));
         Session {
             db: self.clone(),
             ctx: SessionContext::new(),
-            tx: None,
+            shared,
         }
+    }
+}
+
+/// Locks a session's slot and takes what a switchover left in it (a move
+/// to another database, `SessionLost`). A free function over the session's
+/// fields, so that the guard borrows the slot alone.
+fn enter<'s>(shared: &'s SessionShared, db: &mut Database) -> Result<MutexGuard<'s, Slot>> {
+    let mut slot = lock(&shared.slot);
+    take_handoff(shared, &mut slot, db)?;
+    Ok(slot)
+}
+
+/// The slot, locked, with a transaction open in it, or a fresh
+/// transaction to run a statement in (none is open). A fresh transaction
+/// waits at the switchover's gate with the slot unlocked.
+fn open<'s>(
+    shared: &'s SessionShared,
+    db: &mut Database,
+) -> Result<(MutexGuard<'s, Slot>, Option<Transaction>)> {
+    loop {
+        let slot = enter(shared, db)?;
+        if slot.tx.is_some() {
+            return Ok((slot, None));
+        }
+        if let Some(tx) = db.try_begin_ungated() {
+            return Ok((slot, Some(tx)));
+        }
+        drop(slot);
+        db.switch().wait_open(Some(shared));
     }
 }
 
@@ -152,32 +191,51 @@ impl Session {
     /// (autocommit off), or in its own transaction, committed at once
     /// (autocommit on). A write conflict (or any error that leaves the
     /// transaction unusable) rolls the whole transaction back.
-    fn statement<V>(&mut self, f: impl FnOnce(&mut Transaction) -> Result<V>) -> Result<V> {
-        if self.tx.is_none() && self.ctx.autocommit() {
-            let mut tx = self.db.begin();
-            let v = f(&mut tx)?;
-            tx.commit()?;
-            return Ok(v);
-        }
-        let (tx, _) = self
-            .tx
-            .get_or_insert_with(|| (self.db.begin(), Kind::Implicit));
-        let result = f(tx);
-        if !tx.is_active() {
-            // Rolled back by the conflict (or a panic in user code): the
-            // session is at a boundary again.
-            self.tx = None;
+    fn statement<K: Key, T: Tuple, V>(
+        &mut self,
+        table: &Table<K, T>,
+        f: impl FnOnce(&mut Transaction, &Table<K, T>) -> Result<V>,
+    ) -> Result<V> {
+        let autocommit = self.ctx.autocommit();
+        let (mut slot, fresh) = open(&self.shared, &mut self.db)?;
+        let resolved;
+        let table = if self.db.owns(table) {
+            table
+        } else {
+            // A handle of the database the session was moved from.
+            resolved = self.db.table::<K, T>(table.name())?;
+            &resolved
+        };
+        let result = match fresh {
+            Some(mut tx) if autocommit => f(&mut tx, table).and_then(|v| tx.commit().map(|_| v)),
+            fresh => {
+                if let Some(tx) = fresh {
+                    slot.tx = Some((tx, Kind::Implicit));
+                }
+                let (tx, _) = slot.tx.as_mut().expect("a transaction is open");
+                let result = f(tx, table);
+                if !tx.is_active() {
+                    // Rolled back by the conflict (or a panic in user code):
+                    // the session is at a boundary again.
+                    slot.tx = None;
+                }
+                result
+            }
+        };
+        let boundary = slot.tx.is_none();
+        drop(slot);
+        if boundary {
+            self.db.switch().reached();
         }
         result
     }
-
     /// The row of `key`.
     pub fn get<K, T: Tuple, Q>(&mut self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
     where
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.get(table, key))
+        self.statement(table, |tx, t| tx.get(t, key))
     }
 
     /// The rows in `range`, in key order.
@@ -186,12 +244,12 @@ impl Session {
         table: &Table<K, T>,
         range: R,
     ) -> Result<Vec<(K, T)>> {
-        self.statement(|tx| Ok(tx.scan(table, range)?.collect()))
+        self.statement(table, |tx, t| Ok(tx.scan(t, range)?.collect()))
     }
 
     /// Inserts a row (see [`Transaction::insert`]).
     pub fn insert<K: Key, T: Tuple>(&mut self, table: &Table<K, T>, key: K, row: T) -> Result<()> {
-        self.statement(|tx| tx.insert(table, key, row))
+        self.statement(table, |tx, t| tx.insert(t, key, row))
     }
 
     /// Replaces a row (see [`Transaction::update`]).
@@ -200,7 +258,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.update(table, key, row))
+        self.statement(table, |tx, t| tx.update(t, key, row))
     }
 
     /// Read-modify-write of a row (see [`Transaction::modify`]).
@@ -214,7 +272,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.modify(table, key, f))
+        self.statement(table, |tx, t| tx.modify(t, key, f))
     }
 
     /// Deletes a row (see [`Transaction::delete`]).
@@ -223,7 +281,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement(|tx| tx.delete(table, key))
+        self.statement(table, |tx, t| tx.delete(t, key))
     }
 
     /// Inserts or replaces a row (see [`Transaction::upsert`]).
@@ -233,33 +291,54 @@ impl Session {
         key: K,
         row: T,
     ) -> Result<Option<T>> {
-        self.statement(|tx| tx.upsert(table, key, row))
+        self.statement(table, |tx, t| tx.upsert(t, key, row))
     }
 
     /// `START TRANSACTION`: commits an open transaction first (explicit or
     /// implicit, whatever autocommit is), then opens an explicit one.
     pub fn begin(&mut self) -> Result<()> {
         self.commit()?;
-        self.tx = Some((self.db.begin(), Kind::Explicit));
+        let (mut slot, fresh) = open(&self.shared, &mut self.db)?;
+        let tx = match fresh {
+            Some(tx) => tx,
+            // Unreachable: `&mut self` and the commit above leave none
+            // open, and a switchover never opens one.
+            None => return Err(Error::NotAllowedInTransaction),
+        };
+        slot.tx = Some((tx, Kind::Explicit));
         Ok(())
+    }
+
+    /// Ends the open transaction (committed or rolled back); `Ok(())` with
+    /// none open.
+    fn end(&mut self, commit: bool) -> Result<()> {
+        let mut slot = enter(&self.shared, &mut self.db)?;
+        let Some((tx, _)) = slot.tx.take() else {
+            return Ok(());
+        };
+        let result = if commit {
+            tx.commit().map(drop)
+        } else {
+            tx.rollback();
+            Ok(())
+        };
+        drop(slot);
+        self.db.switch().reached();
+        result
     }
 
     /// Commits the open transaction; `Ok(())` with none open.
     pub fn commit(&mut self) -> Result<()> {
-        match self.tx.take() {
-            Some((tx, _)) => tx.commit().map(drop),
-            None => Ok(()),
-        }
+        self.end(true)
     }
 
     /// Rolls the open transaction back; `Ok(())` with none open.
     pub fn rollback(&mut self) -> Result<()> {
-        self.tx = None;
-        Ok(())
+        self.end(false)
     }
 
-    fn not_in_explicit(&self) -> Result<()> {
-        match self.tx {
+    fn not_in_explicit(&mut self) -> Result<()> {
+        match enter(&self.shared, &mut self.db)?.tx {
             Some((_, Kind::Explicit)) => Err(Error::NotAllowedInTransaction),
             _ => Ok(()),
         }
@@ -301,12 +380,12 @@ impl Session {
 
     /// Whether a transaction (explicit or implicit) is open.
     pub fn in_transaction(&self) -> bool {
-        self.tx.is_some()
+        lock(&self.shared.slot).tx.is_some()
     }
 
     /// A secure transaction boundary: no transaction open.
     pub fn at_boundary(&self) -> bool {
-        self.tx.is_none()
+        !self.in_transaction()
     }
 
     /// The session's state, versioned by category.
@@ -329,6 +408,18 @@ impl Session {
             self.ctx.user = ctx.user.clone();
         }
         Ok(())
+    }
+}
+
+impl Drop for Session {
+    /// Rolls back whatever is pending; a switchover that still holds the
+    /// session's slot skips it.
+    fn drop(&mut self) {
+        let mut slot = lock(&self.shared.slot);
+        slot.dropped = true;
+        let tx = slot.tx.take();
+        drop(slot);
+        drop(tx);
     }
 }
 
