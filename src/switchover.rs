@@ -123,7 +123,11 @@ impl SessionShared {
 /// Takes a handoff left in `slot` (if `pending` says there is one): moves
 /// `db` to the new database, and answers `SessionLost` if the session's
 /// transaction was rolled back.
-pub(crate) fn take_handoff(shared: &SessionShared, slot: &mut Slot, db: &mut Database) -> Result<()> {
+pub(crate) fn take_handoff(
+    shared: &SessionShared,
+    slot: &mut Slot,
+    db: &mut Database,
+) -> Result<()> {
     if !shared.is_pending() {
         return Ok(());
     }

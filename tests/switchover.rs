@@ -10,10 +10,7 @@
 #[macro_use]
 mod common;
 
-use common::*;
-use multiverse::{
-    Database, Error, Session, Storage, Table, Value, MAX_DRAIN_TIMEOUT, MIN_DRAIN_TIMEOUT,
-};
+use multiverse::{Database, Session, Storage, Table, Value, MAX_DRAIN_TIMEOUT, MIN_DRAIN_TIMEOUT};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -338,8 +335,10 @@ fn run_load(
     for _ in 0..max_txns {
         let last = done.load(Ordering::SeqCst);
         let len = 1 + next() % 6;
-        let keys: Vec<u64> = (0..if i % 4 == 1 { 1 } else { len }).map(|_| key()).collect();
-        if i % 2 == 0 {
+        let keys: Vec<u64> = (0..if i % 4 == 1 { 1 } else { len })
+            .map(|_| key())
+            .collect();
+        if i.is_multiple_of(2) {
             s.begin().unwrap();
         }
         for &k in &keys {
