@@ -5,7 +5,7 @@
 //! cargo run --release --example sessions [-- SECONDS THREADS RUNS SESSIONS TIMEOUTS LONGEST_MS]
 //! ```
 //!
-//! Defaults: `1 2 3 64 1,5 2000`. A quick run: `-- 0.1 2 1 8 1 300`.
+//! Defaults: `0.5 2 5 64 1,5 2000`. A quick run: `-- 0.1 2 1 8 1 300`.
 //!
 //! **Overhead.** For each store in [`Storage::ALL`], on a table of 10,000
 //! rows `u64 -> [i64; 4]`, `THREADS` threads run mixed statements (50 %
@@ -21,8 +21,11 @@
 //!
 //! Cells run interleaved, `RUNS` times each, and the table gives the median
 //! statements/s (committed transactions' statements; a write conflict rolls
-//! its transaction back, is counted as an abort and not retried) and the
-//! session shapes' overhead against the bare shape of the same length.
+//! its transaction back, is counted as an abort and not retried), the
+//! median statements per second of the workers' own CPU time (Linux:
+//! `/proc/thread-self/schedstat`; the measure that other processes on a
+//! shared machine disturb least), and from it the session shapes' overhead
+//! against the bare shape of the same length.
 //!
 //! **Switchover under load.** `SESSIONS` sessions (one thread each) on the
 //! delta store: half run explicit transactions that each increment the
@@ -100,9 +103,9 @@ impl Config {
         if args.len() > 6 {
             return Err(format!("expected at most 6 arguments, got {}", args.len()));
         }
-        let seconds: f64 = parse(&args, 0, "SECONDS", 1.0)?;
+        let seconds: f64 = parse(&args, 0, "SECONDS", 0.5)?;
         let threads: usize = parse(&args, 1, "THREADS", 2)?;
-        let runs: usize = parse(&args, 2, "RUNS", 3)?;
+        let runs: usize = parse(&args, 2, "RUNS", 5)?;
         let sessions: usize = parse(&args, 3, "SESSIONS", 64)?;
         let timeouts: String = parse(&args, 4, "TIMEOUTS", "1,5".to_owned())?;
         let longest: u64 = parse(&args, 5, "LONGEST_MS", 2000)?;
@@ -180,7 +183,8 @@ fn bare_statement(tx: &mut Transaction, t: &T, rng: &mut Rng) -> Result<(), Erro
         0..=9 => tx.get(t, &k).map(drop),
         10..=14 => tx.modify(t, &k, |r| r[1] += 1),
         15..=17 => tx.update(t, &k, [k as i64, 1, 2, 3]),
-        _ => tx.scan(t, k..k + 10).map(|s| s.for_each(drop)),
+        // Collected, as a session's scan returns its rows.
+        _ => tx.scan(t, k..k + 10).map(|s| drop(s.collect::<Vec<_>>())),
     }
 }
 
@@ -231,9 +235,28 @@ fn transaction(
     }
 }
 
-/// Statements/s of `shape` on `db` with `threads` threads for `seconds`,
-/// and the share of aborted transactions.
-fn cell(db: &Database, t: &T, shape: Shape, threads: usize, seconds: f64) -> (f64, f64) {
+/// The CPU time this thread has run, from Linux's
+/// `/proc/thread-self/schedstat` (`None` elsewhere).
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// What one cell measured.
+struct Cell {
+    /// Committed statements per second of wall time.
+    rate: f64,
+    /// Committed statements per second of the workers' CPU time (wall time
+    /// × threads where the CPU time is unknown): the cost of a statement,
+    /// insensitive to other processes taking the cores.
+    cpu_rate: f64,
+    /// The share of transactions a conflict rolled back.
+    aborts: f64,
+}
+
+/// Runs `shape` on `db` with `threads` threads for `seconds`.
+fn cell(db: &Database, t: &T, shape: Shape, threads: usize, seconds: f64) -> Cell {
     let stop = Arc::new(AtomicBool::new(false));
     let barrier = Arc::new(Barrier::new(threads + 1));
     let workers: Vec<_> = (0..threads)
@@ -247,6 +270,7 @@ fn cell(db: &Database, t: &T, shape: Shape, threads: usize, seconds: f64) -> (f6
                 }
                 let (mut committed, mut aborted) = (0u64, 0u64);
                 barrier.wait();
+                let (wall, cpu) = (Instant::now(), thread_cpu());
                 // Relaxed: a stop flag; it carries no data.
                 while !stop.load(Ordering::Relaxed) {
                     match transaction(shape, &db, &mut s, &t, &mut rng) {
@@ -255,7 +279,11 @@ fn cell(db: &Database, t: &T, shape: Shape, threads: usize, seconds: f64) -> (f6
                         Err(e) => panic!("{}: {e}", shape.name()),
                     }
                 }
-                (committed, aborted)
+                let cpu = match (cpu, thread_cpu()) {
+                    (Some(a), Some(b)) => b.saturating_sub(a),
+                    _ => wall.elapsed(),
+                };
+                (committed, aborted, cpu)
             })
         })
         .collect();
@@ -264,16 +292,21 @@ fn cell(db: &Database, t: &T, shape: Shape, threads: usize, seconds: f64) -> (f6
     thread::sleep(Duration::from_secs_f64(seconds));
     // Relaxed: see the load above.
     stop.store(true, Ordering::Relaxed);
-    let (mut committed, mut aborted) = (0, 0);
+    let (mut committed, mut aborted, mut cpu) = (0, 0, Duration::ZERO);
     for w in workers {
-        let (c, a) = w.join().unwrap();
+        let (c, a, t) = w.join().unwrap();
         committed += c;
         aborted += a;
+        cpu += t;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let statements = (committed * shape.len()) as f64;
     let attempts = (committed + aborted).max(1) as f64;
-    (statements / elapsed, aborted as f64 / attempts)
+    Cell {
+        rate: statements / elapsed,
+        cpu_rate: statements / cpu.as_secs_f64().max(1e-9),
+        aborts: aborted as f64 / attempts,
+    }
 }
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -291,8 +324,10 @@ fn overhead(config: &Config) {
         "## Session overhead: {} thread(s), {} s per cell, median of {} run(s)\n",
         config.threads, config.seconds, config.runs
     );
-    println!("| store | shape | statements/s | aborts | vs bare |");
-    println!("| --- | --- | ---: | ---: | ---: |");
+    println!(
+        "| store | shape | statements/s | statements/CPU-s | aborts | overhead vs bare (CPU) |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
     for storage in Storage::ALL {
         let db = Database::new(storage);
         let t: T = db.create_table("t").unwrap();
@@ -304,34 +339,36 @@ fn overhead(config: &Config) {
             })
             .unwrap();
         }
-        let mut rates = vec![Vec::new(); Shape::ALL.len()];
-        let mut aborts = vec![Vec::new(); Shape::ALL.len()];
+        let mut cells: Vec<Vec<Cell>> = Shape::ALL.iter().map(|_| Vec::new()).collect();
         for _ in 0..config.runs {
             for (i, shape) in Shape::ALL.into_iter().enumerate() {
-                let (rate, abort) = cell(&db, &t, shape, config.threads, config.seconds);
-                rates[i].push(rate);
-                aborts[i].push(abort);
+                cells[i].push(cell(&db, &t, shape, config.threads, config.seconds));
             }
         }
-        let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+        let of =
+            |i: usize, f: fn(&Cell) -> f64| median(&mut cells[i].iter().map(f).collect::<Vec<_>>());
+        let cpu: Vec<f64> = (0..Shape::ALL.len())
+            .map(|i| of(i, |c| c.cpu_rate))
+            .collect();
         for (i, shape) in Shape::ALL.into_iter().enumerate() {
-            let base = medians[Shape::ALL.iter().position(|&s| s == shape.base()).unwrap()];
+            let base = cpu[Shape::ALL.iter().position(|&s| s == shape.base()).unwrap()];
             let vs = if shape == shape.base() {
                 "-".to_owned()
             } else {
-                format!("{:+.1} %", (1.0 - medians[i] / base) * 100.0)
+                format!("{:+.1} %", (base / cpu[i] - 1.0) * 100.0)
             };
             println!(
-                "| {} | {} | {:.0} | {:.2} % | {} |",
+                "| {} | {} | {:.0} | {:.0} | {:.2} % | {} |",
                 storage.name(),
                 shape.name(),
-                medians[i],
-                median(&mut aborts[i]) * 100.0,
+                of(i, |c| c.rate),
+                cpu[i],
+                of(i, |c| c.aborts) * 100.0,
                 vs
             );
         }
     }
-    println!("\n(`vs bare`: the session shape's overhead, the share of the bare shape's statements/s it loses; negative: faster.)\n");
+    println!("\n(Medians over the runs. `overhead vs bare (CPU)`: how much more CPU time a statement of the session shape costs than one of the bare shape of the same length (statements/CPU-s of bare ÷ session − 1); negative: cheaper. CPU time is the workers' own, from /proc/thread-self/schedstat, so other processes on the machine do not count.)\n");
 }
 
 /// One switchover under load; returns whether the acknowledged increments
