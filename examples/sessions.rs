@@ -12,20 +12,22 @@
 //! `get`, 25 % `modify`, 15 % `update`, 10 % a 10-row `scan`, on uniformly
 //! random keys) for `SECONDS` per cell, in five shapes:
 //!
-//! * `bare 1`: `begin`, one statement, `commit`: a bare [`Transaction`];
+//! * `bare 1`: `begin`, one statement, `commit`: a bare `Transaction`;
 //! * `autocommit`: a session with autocommit on, one statement (the same
 //!   work: each statement is its own transaction);
 //! * `bare 5`: `begin`, five statements, `commit`;
 //! * `implicit 5`: a session with autocommit off, five statements, `commit`;
 //! * `explicit 5`: a session, `begin`, five statements, `commit`.
 //!
-//! Cells run interleaved, `RUNS` times each, and the table gives the median
-//! statements/s (committed transactions' statements; a write conflict rolls
-//! its transaction back, is counted as an abort and not retried), the
-//! median statements per second of the workers' own CPU time (Linux:
-//! `/proc/thread-self/schedstat`; the measure that other processes on a
-//! shared machine disturb least), and from it the session shapes' overhead
-//! against the bare shape of the same length.
+//! Each session shape is paired with the bare shape of the same length:
+//! every worker alternates blocks of 1,000 transactions of the one and of the
+//! other, `RUNS` times for `SECONDS`. The table gives the medians over the
+//! runs of statements/s (committed transactions' statements; a write
+//! conflict rolls its transaction back, is counted as an abort and not
+//! retried) and of the session's overhead: its CPU time per statement over
+//! the bare shape's (the workers' own CPU time, `CLOCK_THREAD_CPUTIME_ID`:
+//! what other processes on a shared machine disturb least; wall time where
+//! it is not available).
 //!
 //! **Switchover under load.** `SESSIONS` sessions (one thread each) on the
 //! delta store: half run explicit transactions that each increment the
@@ -141,14 +143,6 @@ enum Shape {
 }
 
 impl Shape {
-    const ALL: [Shape; 5] = [
-        Shape::Bare1,
-        Shape::Autocommit,
-        Shape::Bare5,
-        Shape::Implicit5,
-        Shape::Explicit5,
-    ];
-
     fn name(self) -> &'static str {
         match self {
             Shape::Bare1 => "bare 1",
@@ -163,15 +157,6 @@ impl Shape {
         match self {
             Shape::Bare1 | Shape::Autocommit => 1,
             _ => 5,
-        }
-    }
-
-    /// The bare shape of the same length.
-    fn base(self) -> Shape {
-        if self.len() == 1 {
-            Shape::Bare1
-        } else {
-            Shape::Bare5
         }
     }
 }
@@ -235,28 +220,63 @@ fn transaction(
     }
 }
 
-/// The CPU time this thread has run, from Linux's
-/// `/proc/thread-self/schedstat` (`None` elsewhere).
+/// The CPU time this thread has run: `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`
+/// on 64-bit Linux (exact, unlike `/proc/thread-self/schedstat`, which lags
+/// by up to a scheduler tick); `None` elsewhere.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` (in the C library std links) writes one
+    // `struct timespec` (two 64-bit fields on 64-bit Linux, matching
+    // `Timespec`'s `repr(C)` layout) through a pointer to a live, writable
+    // value, and keeps nothing.
+    let ok = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    ok.then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-/// What one cell measured.
-struct Cell {
-    /// Committed statements per second of wall time.
-    rate: f64,
-    /// Committed statements per second of the workers' CPU time (wall time
-    /// × threads where the CPU time is unknown): the cost of a statement,
-    /// insensitive to other processes taking the cores.
-    cpu_rate: f64,
-    /// The share of transactions a conflict rolled back.
-    aborts: f64,
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu() -> Option<Duration> {
+    None
 }
 
-/// Runs `shape` on `db` with `threads` threads for `seconds`.
-fn cell(db: &Database, t: &T, shape: Shape, threads: usize, seconds: f64) -> Cell {
+/// Transactions per block: each worker alternates blocks of the bare
+/// shape and of the session shape, so that both see the same state of the
+/// table, the same neighbours and the same noise.
+const BLOCK: u64 = 1000;
+
+/// What one shape of a pair measured (summed over the workers).
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    committed: u64,
+    aborted: u64,
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.committed += other.committed;
+        self.aborted += other.aborted;
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+    }
+}
+
+/// Runs the bare shape `shapes[0]` and the session shape `shapes[1]` in
+/// alternating blocks on `threads` threads for `seconds`.
+fn pair(db: &Database, t: &T, shapes: [Shape; 2], threads: usize, seconds: f64) -> [Tally; 2] {
     let stop = Arc::new(AtomicBool::new(false));
     let barrier = Arc::new(Barrier::new(threads + 1));
     let workers: Vec<_> = (0..threads)
@@ -265,48 +285,45 @@ fn cell(db: &Database, t: &T, shape: Shape, threads: usize, seconds: f64) -> Cel
             thread::spawn(move || {
                 let mut rng = Rng::new(i as u64 + 1);
                 let mut s = db.session();
-                if shape == Shape::Implicit5 {
+                if shapes[1] == Shape::Implicit5 {
                     s.set_autocommit(false).unwrap();
                 }
-                let (mut committed, mut aborted) = (0u64, 0u64);
+                let mut tallies = [Tally::default(); 2];
                 barrier.wait();
-                let (wall, cpu) = (Instant::now(), thread_cpu());
                 // Relaxed: a stop flag; it carries no data.
                 while !stop.load(Ordering::Relaxed) {
-                    match transaction(shape, &db, &mut s, &t, &mut rng) {
-                        Ok(true) => committed += 1,
-                        Ok(false) => aborted += 1,
-                        Err(e) => panic!("{}: {e}", shape.name()),
+                    for (shape, tally) in shapes.into_iter().zip(&mut tallies) {
+                        let (wall, cpu) = (Instant::now(), thread_cpu());
+                        for _ in 0..BLOCK {
+                            match transaction(shape, &db, &mut s, &t, &mut rng) {
+                                Ok(true) => tally.committed += 1,
+                                Ok(false) => tally.aborted += 1,
+                                Err(e) => panic!("{}: {e}", shape.name()),
+                            }
+                        }
+                        let wall = wall.elapsed();
+                        tally.wall += wall;
+                        tally.cpu += match (cpu, thread_cpu()) {
+                            (Some(a), Some(b)) => b.saturating_sub(a),
+                            _ => wall,
+                        };
                     }
                 }
-                let cpu = match (cpu, thread_cpu()) {
-                    (Some(a), Some(b)) => b.saturating_sub(a),
-                    _ => wall.elapsed(),
-                };
-                (committed, aborted, cpu)
+                tallies
             })
         })
         .collect();
     barrier.wait();
-    let start = Instant::now();
     thread::sleep(Duration::from_secs_f64(seconds));
     // Relaxed: see the load above.
     stop.store(true, Ordering::Relaxed);
-    let (mut committed, mut aborted, mut cpu) = (0, 0, Duration::ZERO);
+    let mut tallies = [Tally::default(); 2];
     for w in workers {
-        let (c, a, t) = w.join().unwrap();
-        committed += c;
-        aborted += a;
-        cpu += t;
+        for (sum, t) in tallies.iter_mut().zip(w.join().unwrap()) {
+            sum.add(t);
+        }
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let statements = (committed * shape.len()) as f64;
-    let attempts = (committed + aborted).max(1) as f64;
-    Cell {
-        rate: statements / elapsed,
-        cpu_rate: statements / cpu.as_secs_f64().max(1e-9),
-        aborts: aborted as f64 / attempts,
-    }
+    tallies
 }
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -319,15 +336,20 @@ fn median(xs: &mut [f64]) -> f64 {
     }
 }
 
+/// The pairs compared: a bare shape and a session shape of the same length.
+const PAIRS: [[Shape; 2]; 3] = [
+    [Shape::Bare1, Shape::Autocommit],
+    [Shape::Bare5, Shape::Implicit5],
+    [Shape::Bare5, Shape::Explicit5],
+];
+
 fn overhead(config: &Config) {
     println!(
-        "## Session overhead: {} thread(s), {} s per cell, median of {} run(s)\n",
+        "## Session overhead: {} thread(s), {} s per pair and run, medians of {} run(s)\n",
         config.threads, config.seconds, config.runs
     );
-    println!(
-        "| store | shape | statements/s | statements/CPU-s | aborts | overhead vs bare (CPU) |"
-    );
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    println!("| store | bare | statements/s | session | statements/s | aborts | session overhead (CPU per statement) |");
+    println!("| --- | --- | ---: | --- | ---: | ---: | ---: |");
     for storage in Storage::ALL {
         let db = Database::new(storage);
         let t: T = db.create_table("t").unwrap();
@@ -339,36 +361,35 @@ fn overhead(config: &Config) {
             })
             .unwrap();
         }
-        let mut cells: Vec<Vec<Cell>> = Shape::ALL.iter().map(|_| Vec::new()).collect();
-        for _ in 0..config.runs {
-            for (i, shape) in Shape::ALL.into_iter().enumerate() {
-                cells[i].push(cell(&db, &t, shape, config.threads, config.seconds));
+        for shapes in PAIRS {
+            let (mut rates, mut overheads, mut aborts) = ([vec![], vec![]], vec![], vec![]);
+            for _ in 0..config.runs {
+                let tallies = pair(&db, &t, shapes, config.threads, config.seconds);
+                let statements = |i: usize| (tallies[i].committed * shapes[i].len()) as f64;
+                for i in 0..2 {
+                    // Each worker's blocks of a shape took `wall`; they ran
+                    // side by side on `threads` threads.
+                    let wall = tallies[i].wall.as_secs_f64() / config.threads as f64;
+                    rates[i].push(statements(i) / wall.max(1e-9));
+                }
+                let cost = |i: usize| tallies[i].cpu.as_secs_f64() / statements(i).max(1.0);
+                overheads.push((cost(1) / cost(0) - 1.0) * 100.0);
+                let tally = tallies[1];
+                aborts.push(tally.aborted as f64 / (tally.committed + tally.aborted).max(1) as f64);
             }
-        }
-        let of =
-            |i: usize, f: fn(&Cell) -> f64| median(&mut cells[i].iter().map(f).collect::<Vec<_>>());
-        let cpu: Vec<f64> = (0..Shape::ALL.len())
-            .map(|i| of(i, |c| c.cpu_rate))
-            .collect();
-        for (i, shape) in Shape::ALL.into_iter().enumerate() {
-            let base = cpu[Shape::ALL.iter().position(|&s| s == shape.base()).unwrap()];
-            let vs = if shape == shape.base() {
-                "-".to_owned()
-            } else {
-                format!("{:+.1} %", (base / cpu[i] - 1.0) * 100.0)
-            };
             println!(
-                "| {} | {} | {:.0} | {:.0} | {:.2} % | {} |",
+                "| {} | {} | {:.0} | {} | {:.0} | {:.2} % | {:+.1} % |",
                 storage.name(),
-                shape.name(),
-                of(i, |c| c.rate),
-                cpu[i],
-                of(i, |c| c.aborts) * 100.0,
-                vs
+                shapes[0].name(),
+                median(&mut rates[0]),
+                shapes[1].name(),
+                median(&mut rates[1]),
+                median(&mut aborts) * 100.0,
+                median(&mut overheads),
             );
         }
     }
-    println!("\n(Medians over the runs. `overhead vs bare (CPU)`: how much more CPU time a statement of the session shape costs than one of the bare shape of the same length (statements/CPU-s of bare ÷ session − 1); negative: cheaper. CPU time is the workers' own, from /proc/thread-self/schedstat, so other processes on the machine do not count.)\n");
+    println!("\n(Medians over the runs. Within a run every worker alternates blocks of {BLOCK} transactions of the bare shape and of the session shape; `session overhead`: the session shape's CPU time per committed statement over the bare shape's, minus one (negative: cheaper). CPU time is the workers' own (`CLOCK_THREAD_CPUTIME_ID`), so that other processes on a shared machine count least; `aborts`: the session shape's share of transactions a write conflict rolled back.)\n");
 }
 
 /// One switchover under load; returns whether the acknowledged increments
