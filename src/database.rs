@@ -797,7 +797,10 @@ impl Database {
         // In chunks, so that no one transaction holds millions of writes.
         let mut rows = staged.rows.iter().peekable();
         while rows.peek().is_some() {
-            let mut tx = self.begin();
+            // Not a user's transaction: a switchover's gate does not hold it
+            // (a moved session may open a recovered table of `to` while it
+            // holds its slot; see the `switchover` module).
+            let mut tx = self.begin_ungated();
             for (k, row) in rows.by_ref().take(4096) {
                 let k = kc.decode_all(k).map_err(|e| corrupt("key", e))?;
                 let row = tc.decode_all(row).map_err(|e| corrupt("row", e))?;

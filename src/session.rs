@@ -3,8 +3,9 @@
 //!
 //! WORK IN PROGRESS (issue 13, branch `sessions`): DML, `begin`, `commit`,
 //! `rollback`, `set_autocommit`, variables and versioned contexts follow
-//! MatrixOne's rules (shared/API.md, "Sessions"); DDL inside a transaction
-//! (the transactional catalog) and switchover are not built yet.
+//! MatrixOne's rules (shared/API.md, "Sessions"), and switchover drains and
+//! moves sessions (the `switchover` module); DDL inside a transaction (the
+//! transactional catalog) is not built yet.
 //!
 //! Plan for what is missing (next session):
 //!
@@ -24,11 +25,6 @@
 //! * **DdlConflict.** A session keeps the ids of the tables its transaction
 //!   read or wrote; dropping one of them in that transaction fails at the
 //!   statement, and the transaction goes on.
-//! * **Switchover.** `Database::switchover(&to, timeout)`: a gate that new
-//!   transactions wait at; sessions register in the database (weakly);
-//!   those at a boundary move (their next statement runs on `to` with the
-//!   same context), those still open at the timeout are rolled back and
-//!   answer `SessionLost` once.
 //!
 //! The rules, as MatrixOne's transaction documentation gives them:
 //!

@@ -43,6 +43,23 @@
 //! again; so does a session that registers during a drain. The switchover
 //! reads the generation before it scans, so a wake-up between its scan and
 //! its wait is not lost.
+//!
+//! # Limits
+//!
+//! * Statements are not interrupted: a statement running at the deadline
+//!   (a long `modify` closure, a commit waiting for the disk) is waited for
+//!   before its session is moved or lost, so the drain may overrun the
+//!   timeout by that statement.
+//! * A statement's closure that begins a transaction on the draining
+//!   database (`db.begin()` inside `modify`) waits at the gate while its
+//!   session's slot is locked, and the switchover waits for the slot: a
+//!   deadlock, as with any lock a closure takes twice. Closures should not
+//!   start transactions.
+//! * Moves chain: a session moved to a database that drains too (a
+//!   switchover of `to` running at the same time) is registered there and
+//!   moves on with `to`'s switchover. Each switchover takes only its own
+//!   database's locks, one at a time, so two switchovers towards each
+//!   other do not deadlock.
 
 use crate::session::Kind;
 use crate::{Database, Error, Result, Transaction};

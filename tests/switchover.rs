@@ -192,6 +192,37 @@ for_each_store! {
         assert_eq!(old.snapshot().get(&t, &5).unwrap(), None);
     }
 
+    /// A session that ends its transaction during the drain and begins the
+    /// next one waits at the gate, at a boundary: it is moved there, and
+    /// its new transaction runs on the new database while the drain still
+    /// waits for another session.
+    fn a_session_waiting_at_the_gate_mid_drain_moves_without_waiting_for_the_drain_to_end(
+        storage: Storage
+    ) {
+        let (old, t, new, t2) = pair(storage);
+        let mut blocker = old.session();
+        blocker.begin().unwrap();
+        blocker.insert(&t, 1, [1]).unwrap();
+        let mut s = old.session();
+        s.begin().unwrap();
+        s.insert(&t, 10, [10]).unwrap();
+        let switchover = {
+            let (old, new) = (old.clone(), new.clone());
+            thread::spawn(move || old.switchover(&new, GENEROUS))
+        };
+        wait_until("the old database drains", || old.draining());
+        s.begin().unwrap(); // commits on the old database, begins on the new
+        s.insert(&t, 11, [11]).unwrap();
+        s.commit().unwrap();
+        assert!(blocker.in_transaction() && old.draining());
+        assert_eq!(old.snapshot().get(&t, &10).unwrap(), Some([10]));
+        assert_eq!(new.snapshot().get(&t2, &11).unwrap(), Some([11]));
+        assert_eq!(old.snapshot().get(&t, &11).unwrap(), None);
+        blocker.commit().unwrap();
+        let report = switchover.join().unwrap().unwrap();
+        assert_eq!((report.moved, report.lost), (2, 0));
+    }
+
     /// Timeouts outside 1–60 s and a switchover to the same database are
     /// refused, and leave the gate open; the bounds themselves are accepted.
     fn invalid_drain_timeouts_and_a_switchover_to_itself_are_invalid_arguments(storage: Storage) {
