@@ -972,6 +972,12 @@ impl Database {
         Arc::ptr_eq(table.core(), &self.shared.core)
     }
 
+    /// This database's engine, weakly: what a moved session remembers to
+    /// know the table handles of the databases it was moved from.
+    pub(crate) fn engine_weak(&self) -> std::sync::Weak<Engine> {
+        Arc::downgrade(&self.shared.core)
+    }
+
     /// Runs `f` in a fresh transaction and commits it; on a conflict
     /// ([`Error::is_retryable`]: a `WriteConflict`, from `f` or from the
     /// commit) runs the whole closure again in a new transaction, after a

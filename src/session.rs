@@ -133,7 +133,8 @@ pub(crate) enum Kind {
 /// [`Database::switchover`]): the session locks it for the length of each
 /// statement, uncontended unless a switchover is looking. After a
 /// switchover has moved the session, a table handle of the old database
-/// names the table of the same name in the new one.
+/// names the table of the same name in the new one (a handle of any other
+/// database is `ForeignTable`, as in a transaction).
 pub struct Session {
     db: Database,
     ctx: SessionContext,
@@ -195,12 +196,13 @@ impl Session {
         let autocommit = self.ctx.autocommit();
         let (mut slot, fresh) = open(&self.shared, &mut self.db)?;
         let resolved;
-        let table = if self.db.owns(table) {
-            table
-        } else {
-            // A handle of the database the session was moved from.
+        let table = if !self.db.owns(table) && slot.moved_from_has(table) {
+            // A handle of a database the session was moved from.
             resolved = self.db.table::<K, T>(table.name())?;
             &resolved
+        } else {
+            // Ours, or foreign (the transaction says `ForeignTable`).
+            table
         };
         let result = match fresh {
             Some(mut tx) if autocommit => f(&mut tx, table).and_then(|v| tx.commit().map(|_| v)),

@@ -61,6 +61,7 @@
 //!   database's locks, one at a time, so two switchovers towards each
 //!   other do not deadlock.
 
+use crate::engine::Engine;
 use crate::session::Kind;
 use crate::{Database, Error, Result, Transaction};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,6 +113,26 @@ pub(crate) struct Slot {
     pub(crate) lost: bool,
     /// The session is being dropped: nothing to move.
     pub(crate) dropped: bool,
+    /// The engines of the databases the session was moved from: a table
+    /// handle of one of them names the table of the same name in the
+    /// session's database (any other database's handle stays foreign).
+    /// Weak, so that a moved session does not keep an old database alive;
+    /// the allocation stays while the `Weak` does, so no other engine can
+    /// take its address.
+    pub(crate) moved_from: Vec<Weak<Engine>>,
+}
+
+impl Slot {
+    /// Whether `table` belongs to a database the session was moved from.
+    pub(crate) fn moved_from_has<K: crate::Key, T: crate::Tuple>(
+        &self,
+        table: &crate::Table<K, T>,
+    ) -> bool {
+        let core = Arc::as_ptr(table.core());
+        self.moved_from
+            .iter()
+            .any(|w| std::ptr::eq(w.as_ptr(), core))
+    }
 }
 
 impl SessionShared {
@@ -122,6 +143,7 @@ impl SessionShared {
                 moved_to: None,
                 lost: false,
                 dropped: false,
+                moved_from: Vec::new(),
             }),
             pending: AtomicBool::new(false),
         }
@@ -151,6 +173,10 @@ pub(crate) fn take_handoff(
     // Relaxed: written and read under the slot's mutex (see `is_pending`).
     shared.pending.store(false, Ordering::Relaxed);
     if let Some(to) = slot.moved_to.take() {
+        let from = db.engine_weak();
+        if !slot.moved_from.iter().any(|w| w.ptr_eq(&from)) {
+            slot.moved_from.push(from);
+        }
         *db = to;
     }
     if std::mem::take(&mut slot.lost) {

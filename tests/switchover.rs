@@ -86,6 +86,26 @@ for_each_store! {
         old.transact(|tx| tx.insert(&t, 9, [9])).unwrap();
     }
 
+    /// A moved session takes the old database's table handles for the new
+    /// database's tables of the same name; a handle of any other database
+    /// stays foreign, before the move and after.
+    fn a_moved_session_resolves_only_the_old_databases_table_handles(storage: Storage) {
+        let (old, t, new, t2) = pair(storage);
+        let third = Database::new(storage);
+        let t3: T = third.create_table("t").unwrap();
+        let mut s = old.session();
+        assert_err!(s.insert(&t3, 1, [1]), ForeignTable);
+        assert_err!(s.insert(&t2, 1, [1]), ForeignTable);
+        old.switchover(&new, GENEROUS).unwrap();
+        assert_err!(s.insert(&t3, 1, [1]), ForeignTable);
+        s.insert(&t, 1, [1]).unwrap();
+        s.insert(&t2, 2, [2]).unwrap();
+        assert_eq!(new.snapshot().scan(&t2, ..).unwrap().count(), 2);
+        assert_eq!(third.snapshot().scan(&t3, ..).unwrap().count(), 0);
+        new.drop_table("t").unwrap();
+        assert_err!(s.insert(&t, 3, [3]), NoSuchTable);
+    }
+
     /// A session in an explicit transaction when the switchover starts goes
     /// on with its statements during the drain (no deadlock), commits in
     /// time, and is moved: its transaction's rows are on the old database,
