@@ -428,6 +428,7 @@ fn switchover(config: &Config, timeout: Duration) -> bool {
                                 }
                                 s.commit()
                             });
+                            // Relaxed: the same gauge.
                             open.fetch_sub(1, Ordering::Relaxed);
                             r
                         });
