@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     vacuum: Option<crate::engine::vacuum::Vacuum>,
     /// The directory and the options of a durable database.
     durable: Option<DurableState>,
+    /// The gate and the session registry of a switchover.
+    switch: crate::switchover::Switch,
 }
 
 /// What a durable database keeps beside its engine's log (and lock).
@@ -673,6 +675,7 @@ impl DatabaseBuilder {
             #[cfg(not(loom))]
             vacuum,
             durable,
+            switch: crate::switchover::Switch::new(),
         });
         #[cfg(not(loom))]
         if let Some(vacuum) = &shared.vacuum {
@@ -990,7 +993,10 @@ impl Database {
         // In chunks, so that no one transaction holds millions of writes.
         let mut rows = staged.rows.iter().peekable();
         while rows.peek().is_some() {
-            let mut tx = self.begin();
+            // Not a user's transaction: a switchover's gate does not hold it
+            // (a moved session may open a recovered table of `to` while it
+            // holds its slot; see the `switchover` module).
+            let mut tx = self.begin_ungated();
             for (k, row) in rows.by_ref().take(4096) {
                 let k = kc.decode_all(k).map_err(|e| corrupt("key", e))?;
                 let row = tc.decode_all(row).map_err(|e| corrupt("row", e))?;
@@ -1186,8 +1192,44 @@ impl Database {
     }
 
     /// Begins a transaction: its snapshot is every commit that has returned.
+    /// While a [`switchover`](Self::switchover) drains this database, waits
+    /// until it is over.
     pub fn begin(&self) -> Transaction {
+        self.shared.switch.pass();
+        self.begin_ungated()
+    }
+
+    /// `begin` without the switchover's gate.
+    pub(crate) fn begin_ungated(&self) -> Transaction {
         Transaction::new(Arc::clone(&self.shared.core))
+    }
+
+    /// Begins a transaction for a session, or `None` while a switchover
+    /// drains (the session then waits at the gate without its slot's lock:
+    /// see the `switchover` module).
+    pub(crate) fn try_begin_ungated(&self) -> Option<Transaction> {
+        (!self.shared.switch.is_closed()).then(|| self.begin_ungated())
+    }
+
+    /// The switchover state: gate, session registry.
+    pub(crate) fn switch(&self) -> &crate::switchover::Switch {
+        &self.shared.switch
+    }
+
+    /// Whether `self` and `other` are handles on one database.
+    pub(crate) fn same_database(&self, other: &Database) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Whether `table` is a table of this database.
+    pub(crate) fn owns<K: Key, T: Tuple>(&self, table: &Table<K, T>) -> bool {
+        Arc::ptr_eq(table.core(), &self.shared.core)
+    }
+
+    /// This database's engine, weakly: what a moved session remembers to
+    /// know the table handles of the databases it was moved from.
+    pub(crate) fn engine_weak(&self) -> std::sync::Weak<Engine> {
+        Arc::downgrade(&self.shared.core)
     }
 
     /// Runs `f` in a fresh transaction and commits it; on a conflict

@@ -101,6 +101,7 @@ mod session;
 mod snapshot;
 pub(crate) mod stats;
 mod store;
+mod switchover;
 pub(crate) mod sync;
 mod table;
 mod transaction;
@@ -118,6 +119,9 @@ pub use session::{Session, SessionContext, Value};
 pub use snapshot::Snapshot;
 pub use stats::{DatabaseStats, GcStats, TableStats};
 pub use store::Storage;
+pub use switchover::{
+    SwitchoverReport, DEFAULT_DRAIN_TIMEOUT, MAX_DRAIN_TIMEOUT, MIN_DRAIN_TIMEOUT,
+};
 pub use table::{Key, Table};
 pub use transaction::{Scan, Transaction};
 pub use tuple::{SliceDelta, Tuple};

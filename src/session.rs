@@ -21,13 +21,20 @@
 //!   "The transactional catalog"). Dropping a table that the transaction's
 //!   statements read or wrote is a `DdlConflict`, and the transaction goes
 //!   on. With autocommit on, DDL commits at once.
+//!
+//! A session lives in its database's registry (weakly), with its
+//! transaction in a slot that a switchover can see: `Database::switchover`
+//! drains sessions to a secure transaction boundary and moves them to
+//! another database (the `switchover` module).
 
+use crate::switchover::{lock, take_handoff, SessionShared, Slot};
 use crate::table::Key;
 use crate::{Database, Error, Result, Table, Transaction, Tuple};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, MutexGuard};
 
 /// A session variable's value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -101,7 +108,7 @@ impl SessionContext {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Explicit,
     Implicit,
 }
@@ -172,7 +179,7 @@ enum Kind {
 pub struct Session {
     db: Database,
     ctx: SessionContext,
-    tx: Option<(Transaction, Kind)>,
+    shared: Arc<SessionShared>,
     /// The tables the open transaction's statements read or wrote (their
     /// ids): dropping one of them in it is a `DdlConflict`.
     touched: Vec<u64>,
@@ -181,62 +188,170 @@ pub struct Session {
 impl Database {
     /// A session with autocommit on and no transaction open.
     pub fn session(&self) -> Session {
+        let shared = Arc::new(SessionShared::new());
+        self.switch().register(Arc::downgrade(&shared));
         Session {
             db: self.clone(),
             ctx: SessionContext::new(),
-            tx: None,
+            shared,
             touched: Vec::new(),
         }
+    }
+}
+
+/// Locks a session's slot and takes what a switchover left in it (a move
+/// to another database, `SessionLost`). A free function over the session's
+/// fields, so that the guard borrows the slot alone.
+fn enter<'s>(shared: &'s SessionShared, db: &mut Database) -> Result<MutexGuard<'s, Slot>> {
+    let mut slot = lock(&shared.slot);
+    take_handoff(shared, &mut slot, db)?;
+    Ok(slot)
+}
+
+/// The slot, locked, with a transaction open in it, or a fresh
+/// transaction to run a statement in (none is open). A fresh transaction
+/// waits at the switchover's gate with the slot unlocked.
+fn open<'s>(
+    shared: &'s SessionShared,
+    db: &mut Database,
+) -> Result<(MutexGuard<'s, Slot>, Option<Transaction>)> {
+    loop {
+        let slot = enter(shared, db)?;
+        if slot.tx.is_some() {
+            return Ok((slot, None));
+        }
+        if let Some(tx) = db.try_begin_ungated() {
+            return Ok((slot, Some(tx)));
+        }
+        drop(slot);
+        db.switch().wait_open(Some(shared));
     }
 }
 
 impl Session {
     /// Runs a statement: in the open transaction, or in a new implicit one
     /// (autocommit off), or in its own transaction, committed at once
-    /// (autocommit on). A write conflict (or any error that leaves the
-    /// transaction unusable) rolls the whole transaction back.
-    fn statement<V>(&mut self, f: impl FnOnce(&mut Transaction) -> Result<V>) -> Result<V> {
-        if self.tx.is_none() && self.ctx.autocommit() {
-            let mut tx = self.db.begin();
-            let v = f(&mut tx)?;
-            tx.commit()?;
-            return Ok(v);
-        }
-        let (tx, _) = self
-            .tx
-            .get_or_insert_with(|| (self.db.begin(), Kind::Implicit));
-        // A panic in user code (a `modify` closure) poisons the transaction
-        // and unwinds through here: end the transaction before passing the
-        // panic on, or the session would keep a poisoned one, not at a
-        // boundary, that answers `Aborted` to its next statement.
-        let result = panic::catch_unwind(AssertUnwindSafe(|| f(tx)));
-        if !tx.is_active() {
-            // Rolled back by a conflict, or poisoned by a panic: the session
-            // is at a boundary again.
-            self.tx = None;
-        }
-        result.unwrap_or_else(|payload| panic::resume_unwind(payload))
-    }
-
-    /// Runs a statement on `table` (see `statement`), and remembers that
-    /// the open transaction used it.
-    fn statement_on<K: Key, T: Tuple, V>(
+    /// (autocommit on). `prepare` runs first, with the slot and the
+    /// session's current database (a table handle is resolved there); `f`
+    /// then runs in the transaction. A write conflict (or any error that
+    /// leaves the transaction unusable) rolls the whole transaction back.
+    /// `touch` names the table the statement used, for `DdlConflict`.
+    fn run<P, V>(
         &mut self,
-        table: &Table<K, T>,
-        f: impl FnOnce(&mut Transaction) -> Result<V>,
+        prepare: impl FnOnce(&Slot, &Database) -> Result<P>,
+        f: impl FnOnce(&mut Transaction, &P) -> Result<V>,
+        touch: impl FnOnce(&P) -> Option<u64>,
     ) -> Result<V> {
-        let fresh = self.tx.is_none();
-        let result = self.statement(f);
-        if self.tx.is_some() {
-            if fresh {
-                self.touched.clear();
+        let autocommit = self.ctx.autocommit();
+        let (mut slot, fresh) = open(&self.shared, &mut self.db)?;
+        let prepared = prepare(&slot, &self.db)?;
+        if fresh.is_some() {
+            self.touched.clear();
+        }
+        let result = match fresh {
+            Some(mut tx) if autocommit => {
+                f(&mut tx, &prepared).and_then(|v| tx.commit().map(|_| v))
             }
-            let id = table.id();
-            if !self.touched.contains(&id) {
-                self.touched.push(id);
+            fresh => {
+                if let Some(tx) = fresh {
+                    slot.tx = Some((tx, Kind::Implicit));
+                }
+                let (tx, _) = slot.tx.as_mut().expect("a transaction is open");
+                // A panic in user code (a `modify` closure) poisons the
+                // transaction and unwinds through here: end the
+                // transaction before passing the panic on, or the session
+                // would keep a poisoned one, not at a boundary, that
+                // answers `Aborted` to its next statement.
+                let result = panic::catch_unwind(AssertUnwindSafe(|| f(tx, &prepared)));
+                if !tx.is_active() {
+                    // Rolled back by a conflict, or poisoned by a panic: the
+                    // session is at a boundary again.
+                    slot.tx = None;
+                } else if let Some(id) = touch(&prepared) {
+                    if !self.touched.contains(&id) {
+                        self.touched.push(id);
+                    }
+                }
+                match result {
+                    Ok(result) => result,
+                    Err(payload) => {
+                        drop(slot);
+                        self.db.switch().reached();
+                        panic::resume_unwind(payload)
+                    }
+                }
             }
+        };
+        let boundary = slot.tx.is_none();
+        drop(slot);
+        if boundary {
+            self.db.switch().reached();
         }
         result
+    }
+
+    /// Runs a statement on `table` (see `run`). A handle of a database the
+    /// session was moved away from is resolved by name in the one it is on.
+    fn statement<K: Key, T: Tuple, V>(
+        &mut self,
+        table: &Table<K, T>,
+        f: impl FnOnce(&mut Transaction, &Table<K, T>) -> Result<V>,
+    ) -> Result<V> {
+        self.run(
+            |slot, db| {
+                Ok(if !db.owns(table) && slot.moved_from_has(table) {
+                    // A handle of a database the session was moved from.
+                    Some(db.table::<K, T>(table.name())?)
+                } else {
+                    // Ours, or foreign (the transaction says `ForeignTable`).
+                    None
+                })
+            },
+            |tx, resolved| f(tx, resolved.as_ref().unwrap_or(table)),
+            |resolved| Some(resolved.as_ref().unwrap_or(table).id()),
+        )
+    }
+
+    /// Creates a table (a DDL statement). With autocommit on and no
+    /// transaction open it commits at once; inside a transaction (explicit,
+    /// or implicit with autocommit off) it takes effect when that commits:
+    /// until then only this session's transaction sees the table, and a
+    /// rollback leaves nothing. `Err(TableExists)` if the name is taken;
+    /// `Err(WriteConflict)`, and the transaction rolled back, if another
+    /// transaction is creating a table of that name.
+    pub fn create_table<K: Key, T: Tuple>(&mut self, name: &str) -> Result<Table<K, T>> {
+        self.run(
+            |_, db| Ok(db.clone()),
+            |tx, db| db.create_in(tx, name, None),
+            |_| None,
+        )
+    }
+
+    /// Drops a table (a DDL statement), with the timing of
+    /// [`create_table`](Self::create_table): transactions that began
+    /// before the drop commits go on reading the table.
+    /// `Err(DdlConflict)` if the open transaction read or wrote the table
+    /// (the statement does nothing and the transaction goes on);
+    /// `Err(NoSuchTable)` if there is none; `Err(WriteConflict)`, and the
+    /// transaction rolled back, if another transaction is dropping it.
+    pub fn drop_table(&mut self, name: &str) -> Result<()> {
+        let touched = self.touched.clone();
+        self.run(
+            // What the open transaction used; nothing, if none is open.
+            |slot, db| Ok((db.clone(), slot.tx.as_ref().map_or(Vec::new(), |_| touched))),
+            |tx, (db, touched)| db.drop_in(tx, name, |id| touched.contains(&id)),
+            |_| None,
+        )
+    }
+
+    /// Opens a table as the session sees the catalog: with the tables its
+    /// open transaction created, without those it dropped.
+    pub fn table<K: Key, T: Tuple>(&mut self, name: &str) -> Result<Table<K, T>> {
+        let mut slot = enter(&self.shared, &mut self.db)?;
+        match &mut slot.tx {
+            Some((tx, _)) => self.db.table_in(tx, name),
+            None => self.db.table(name),
+        }
     }
 
     /// The row of `key`.
@@ -245,7 +360,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement_on(table, |tx| tx.get(table, key))
+        self.statement(table, |tx, t| tx.get(t, key))
     }
 
     /// The rows in `range`, in key order.
@@ -254,12 +369,12 @@ impl Session {
         table: &Table<K, T>,
         range: R,
     ) -> Result<Vec<(K, T)>> {
-        self.statement_on(table, |tx| Ok(tx.scan(table, range)?.collect()))
+        self.statement(table, |tx, t| Ok(tx.scan(t, range)?.collect()))
     }
 
     /// Inserts a row (see [`Transaction::insert`]).
     pub fn insert<K: Key, T: Tuple>(&mut self, table: &Table<K, T>, key: K, row: T) -> Result<()> {
-        self.statement_on(table, |tx| tx.insert(table, key, row))
+        self.statement(table, |tx, t| tx.insert(t, key, row))
     }
 
     /// Replaces a row (see [`Transaction::update`]).
@@ -268,7 +383,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement_on(table, |tx| tx.update(table, key, row))
+        self.statement(table, |tx, t| tx.update(t, key, row))
     }
 
     /// Read-modify-write of a row (see [`Transaction::modify`]).
@@ -282,7 +397,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement_on(table, |tx| tx.modify(table, key, f))
+        self.statement(table, |tx, t| tx.modify(t, key, f))
     }
 
     /// Deletes a row (see [`Transaction::delete`]).
@@ -291,7 +406,7 @@ impl Session {
         K: Key + Borrow<Q>,
         Q: Ord + ?Sized + 'static,
     {
-        self.statement_on(table, |tx| tx.delete(table, key))
+        self.statement(table, |tx, t| tx.delete(t, key))
     }
 
     /// Inserts or replaces a row (see [`Transaction::upsert`]).
@@ -301,76 +416,55 @@ impl Session {
         key: K,
         row: T,
     ) -> Result<Option<T>> {
-        self.statement_on(table, |tx| tx.upsert(table, key, row))
-    }
-
-    /// Creates a table (a DDL statement). With autocommit on and no
-    /// transaction open it commits at once; inside a transaction (explicit,
-    /// or implicit with autocommit off) it takes effect when that commits:
-    /// until then only this session's transaction sees the table, and a
-    /// rollback leaves nothing. `Err(TableExists)` if the name is taken;
-    /// `Err(WriteConflict)`, and the transaction rolled back, if another
-    /// transaction is creating a table of that name.
-    pub fn create_table<K: Key, T: Tuple>(&mut self, name: &str) -> Result<Table<K, T>> {
-        let db = self.db.clone();
-        self.statement(|tx| db.create_in(tx, name, None))
-    }
-
-    /// Drops a table (a DDL statement), with the timing of
-    /// [`create_table`](Self::create_table): transactions that began
-    /// before the drop commits go on reading the table.
-    /// `Err(DdlConflict)` if the open transaction read or wrote the table
-    /// (the statement does nothing and the transaction goes on);
-    /// `Err(NoSuchTable)` if there is none; `Err(WriteConflict)`, and the
-    /// transaction rolled back, if another transaction is dropping it.
-    pub fn drop_table(&mut self, name: &str) -> Result<()> {
-        let db = self.db.clone();
-        let touched = if self.tx.is_some() {
-            std::mem::take(&mut self.touched)
-        } else {
-            Vec::new()
-        };
-        let result = self.statement(|tx| db.drop_in(tx, name, |id| touched.contains(&id)));
-        if self.tx.is_some() {
-            self.touched = touched;
-        }
-        result
-    }
-
-    /// Opens a table as the session sees the catalog: with the tables its
-    /// open transaction created, without those it dropped.
-    pub fn table<K: Key, T: Tuple>(&mut self, name: &str) -> Result<Table<K, T>> {
-        match &mut self.tx {
-            Some((tx, _)) => self.db.table_in(tx, name),
-            None => self.db.table(name),
-        }
+        self.statement(table, |tx, t| tx.upsert(t, key, row))
     }
 
     /// `START TRANSACTION`: commits an open transaction first (explicit or
     /// implicit, whatever autocommit is), then opens an explicit one.
     pub fn begin(&mut self) -> Result<()> {
         self.commit()?;
+        let (mut slot, fresh) = open(&self.shared, &mut self.db)?;
+        let tx = match fresh {
+            Some(tx) => tx,
+            // Unreachable: `&mut self` and the commit above leave none
+            // open, and a switchover never opens one.
+            None => return Err(Error::NotAllowedInTransaction),
+        };
+        slot.tx = Some((tx, Kind::Explicit));
         self.touched.clear();
-        self.tx = Some((self.db.begin(), Kind::Explicit));
         Ok(())
+    }
+
+    /// Ends the open transaction (committed or rolled back); `Ok(())` with
+    /// none open.
+    fn end(&mut self, commit: bool) -> Result<()> {
+        let mut slot = enter(&self.shared, &mut self.db)?;
+        let Some((tx, _)) = slot.tx.take() else {
+            return Ok(());
+        };
+        let result = if commit {
+            tx.commit().map(drop)
+        } else {
+            tx.rollback();
+            Ok(())
+        };
+        drop(slot);
+        self.db.switch().reached();
+        result
     }
 
     /// Commits the open transaction; `Ok(())` with none open.
     pub fn commit(&mut self) -> Result<()> {
-        match self.tx.take() {
-            Some((tx, _)) => tx.commit().map(drop),
-            None => Ok(()),
-        }
+        self.end(true)
     }
 
     /// Rolls the open transaction back; `Ok(())` with none open.
     pub fn rollback(&mut self) -> Result<()> {
-        self.tx = None;
-        Ok(())
+        self.end(false)
     }
 
-    fn not_in_explicit(&self) -> Result<()> {
-        match self.tx {
+    fn not_in_explicit(&mut self) -> Result<()> {
+        match enter(&self.shared, &mut self.db)?.tx {
             Some((_, Kind::Explicit)) => Err(Error::NotAllowedInTransaction),
             _ => Ok(()),
         }
@@ -412,12 +506,12 @@ impl Session {
 
     /// Whether a transaction (explicit or implicit) is open.
     pub fn in_transaction(&self) -> bool {
-        self.tx.is_some()
+        lock(&self.shared.slot).tx.is_some()
     }
 
     /// A secure transaction boundary: no transaction open.
     pub fn at_boundary(&self) -> bool {
-        self.tx.is_none()
+        !self.in_transaction()
     }
 
     /// The session's state, versioned by category.
@@ -444,5 +538,17 @@ impl Session {
             copied += 1;
         }
         Ok(copied)
+    }
+}
+
+impl Drop for Session {
+    /// Rolls back whatever is pending; a switchover that still holds the
+    /// session's slot skips it.
+    fn drop(&mut self) {
+        let mut slot = lock(&self.shared.slot);
+        slot.dropped = true;
+        let tx = slot.tx.take();
+        drop(slot);
+        drop(tx);
     }
 }
