@@ -138,8 +138,9 @@ impl Transaction {
         self.logs.iter().any(|l| l.table_id() == table)
     }
 
-    /// Rolls the whole transaction back after a conflict found outside the
-    /// tables (two creates of one name): `WriteConflict`.
+    /// Rolls the whole transaction back after a conflict (a write's, or
+    /// one found in the catalog: two creates of one name):
+    /// `WriteConflict`.
     pub(crate) fn conflict(&mut self) -> Error {
         self.state = State::Aborted;
         let (guard, caught) = pin_catching();
@@ -395,16 +396,7 @@ impl Transaction {
                 self.state = State::Active;
                 Ok(())
             }
-            Err(Error::WriteConflict) => {
-                self.state = State::Aborted;
-                let (guard, caught) = pin_catching();
-                self.abort_writes(&guard);
-                drop(guard);
-                if let Some(payload) = caught {
-                    std::panic::resume_unwind(payload);
-                }
-                Err(Error::WriteConflict)
-            }
+            Err(Error::WriteConflict) => Err(self.conflict()),
             Err(answer) => {
                 self.state = State::Active;
                 Err(answer)
