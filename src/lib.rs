@@ -119,5 +119,5 @@ pub use snapshot::Snapshot;
 pub use stats::{DatabaseStats, GcStats, TableStats};
 pub use store::Storage;
 pub use table::{Key, Table};
-pub use transaction::{Scan, Transaction};
+pub use transaction::{Isolation, Scan, Transaction};
 pub use tuple::{SliceDelta, Tuple};

@@ -24,15 +24,50 @@ use crate::engine::watermark::Slot;
 use crate::engine::Engine;
 use crate::header::{Timestamp, View};
 use crate::store::VersionStore;
-use crate::table::{dispatch, Key, TableCore, TableLog, Write, WriteLog};
+use crate::table::{dispatch, Key, ReadItem, ReadLog, TableCore, TableLog, TableReads, Write, WriteLog};
 use crate::{Error, Result, Table, Tuple};
 use crossbeam_epoch::{self as epoch, Guard};
 use std::any::Any;
 use std::borrow::Borrow;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+
+/// How a transaction is isolated from concurrent ones: chosen per
+/// transaction ([`Database::begin_with`](crate::Database::begin_with)), per
+/// session ([`Session::set_isolation`](crate::Session::set_isolation)) or
+/// as a database's default
+/// ([`DatabaseBuilder::isolation`](crate::DatabaseBuilder::isolation)).
+///
+/// Both levels read a snapshot taken at begin and are first-updater-wins
+/// for write-write conflicts. They differ in what a transaction that
+/// *read* something another transaction then changed may do:
+///
+/// * [`Snapshot`](Isolation::Snapshot) commits it. Every Hermitage anomaly
+///   but write skew (G2-item) and predicate anti-dependency cycles (G2) is
+///   prevented; those two are allowed: two transactions may each read what
+///   the other writes, and both commit.
+/// * [`Serializable`](Isolation::Serializable) fails it: a transaction that
+///   wrote, and read a key (or a range of keys, empty or not) that a
+///   transaction committed after its snapshot wrote, fails at commit with
+///   [`Error::SerializationFailure`] and is rolled back;
+///   [`Database::transact`](crate::Database::transact) retries it. Every
+///   committed transaction is then equivalent to running alone at its
+///   commit timestamp. A transaction that wrote nothing never fails: it
+///   read a prefix of that serial order. The price is the read set (a
+///   clone of each key read, two bounds per scan, kept until commit) and,
+///   while any serializable transaction is live, a clone of every
+///   committing transaction's written keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Isolation {
+    /// Snapshot isolation: the default.
+    #[default]
+    Snapshot,
+    /// Serializability, validated at commit in commit order.
+    Serializable,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -76,6 +111,12 @@ pub struct Transaction {
     /// The catalog changes (creates and drops) this transaction made, if
     /// any: they take effect at its commit.
     ddl: Option<Box<dyn Ddl>>,
+    /// What a serializable transaction read, per table (SR2,
+    /// `engine/serial.rs`); `None` for snapshot isolation. Written through
+    /// `&self` by the reads (a `Transaction` is not `Sync`).
+    reads: Option<RefCell<Vec<Box<dyn ReadLog>>>>,
+    /// Serializable: counted live (SR1) until dropped.
+    serializable: bool,
 }
 
 /// Catalog changes made inside a transaction (the transactional catalog,
@@ -97,8 +138,23 @@ pub(crate) trait Ddl: Send {
 }
 
 impl Transaction {
-    pub(crate) fn new(db: Arc<Engine>) -> Self {
-        let (slot, snapshot) = db.manager.begin();
+    pub(crate) fn new(db: Arc<Engine>, isolation: Isolation) -> Self {
+        let (slot, snapshot, reads) = match isolation {
+            Isolation::Snapshot => {
+                let (slot, snapshot) = db.manager.begin();
+                (slot, snapshot, None)
+            }
+            Isolation::Serializable => {
+                // Under a durable horizon the snapshot clock waits for the
+                // log; a poisoned log never advances it, and then nothing
+                // commits anyway.
+                let (slot, snapshot) = db.manager.begin_serializable(|n| {
+                    db.manager
+                        .wait_snapshot(n, || db.wal.as_ref().is_some_and(|w| w.failure().is_some()))
+                });
+                (slot, snapshot, Some(RefCell::new(Vec::new())))
+            }
+        };
         Transaction {
             db,
             slot: Some(slot),
@@ -107,6 +163,41 @@ impl Transaction {
             state: State::Active,
             logs: Vec::new(),
             ddl: None,
+            serializable: reads.is_some(),
+            reads,
+        }
+    }
+
+    /// How this transaction is isolated (see [`Isolation`]).
+    pub fn isolation(&self) -> Isolation {
+        if self.serializable {
+            Isolation::Serializable
+        } else {
+            Isolation::Snapshot
+        }
+    }
+
+    /// Adds `note` to the read set of `core`'s table: a serializable
+    /// transaction's read (SR2). The caller ran the user code (the clones)
+    /// before, so that nothing runs while the set is borrowed.
+    fn note_read<K: Key, T: Tuple, S: VersionStore<T>>(
+        &self,
+        core: &Arc<TableCore<K, T, S>>,
+        note: impl FnOnce(&mut TableReads<K, T, S>),
+    ) {
+        let Some(reads) = &self.reads else {
+            return;
+        };
+        let mut reads = reads.borrow_mut();
+        let i = match reads.iter().position(|l| l.table_id() == core.id) {
+            Some(i) => i,
+            None => {
+                reads.push(Box::new(TableReads::new(Arc::clone(core))));
+                reads.len() - 1
+            }
+        };
+        if let Some(log) = reads[i].as_any().downcast_mut() {
+            note(log);
         }
     }
 
@@ -225,7 +316,45 @@ impl Transaction {
     {
         self.check(table)?;
         let view = self.view();
-        Ok(dispatch!(table, core => core.read(view, key, f)))
+        Ok(dispatch!(table, core => {
+            if self.reads.is_some() {
+                let item = core.read_item(key);
+                self.note_read(core, |log| log.point(item));
+            }
+            core.read(view, key, f)
+        }))
+    }
+
+    /// [`get`](Self::get) without recording the read: a serializable
+    /// transaction gives up serializability for this read. A key that
+    /// another transaction writes and commits after this transaction's
+    /// snapshot does not make it fail, so the value read may be stale when
+    /// it commits (as it may under [`Isolation::Snapshot`]). Use it for
+    /// reads whose staleness the transaction tolerates (a statistic, a
+    /// hint), to save the read set and spurious failures. The same as
+    /// `get` under snapshot isolation.
+    pub fn get_untracked<K, T: Tuple, Q>(&self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
+    where
+        K: Key + Borrow<Q>,
+        Q: Ord + ?Sized + 'static,
+    {
+        self.check(table)?;
+        let view = self.view();
+        Ok(dispatch!(table, core => core.read(view, key, |row| row.cloned())))
+    }
+
+    /// [`scan`](Self::scan) without recording the range: as
+    /// [`get_untracked`](Self::get_untracked), a serializable transaction
+    /// gives up serializability for this read (rows that other transactions
+    /// insert, change or delete in the range after its snapshot do not make
+    /// it fail).
+    pub fn scan_untracked<K: Key, T: Tuple, R: RangeBounds<K>>(
+        &self,
+        table: &Table<K, T>,
+        range: R,
+    ) -> Result<Scan<'_, K, T>> {
+        self.check(table)?;
+        Ok(Scan::new(self.view(), table, range))
     }
 
     /// The rows with keys in `range`, in key order, as this transaction sees
@@ -256,15 +385,28 @@ impl Transaction {
         range: R,
     ) -> Result<Scan<'_, K, T>> {
         self.check(table)?;
+        if self.reads.is_some() {
+            // The range asked for, not the rows returned (module docs of
+            // `engine/serial.rs`).
+            let (from, to) = (range.start_bound().cloned(), range.end_bound().cloned());
+            dispatch!(table, core => self.note_read(core, |log| log.range(from, to)));
+        }
         Ok(Scan::new(self.view(), table, range))
     }
 
     /// Inserts a row. `Err(DuplicateKey)` if a row with this key is visible.
     pub fn insert<K: Key, T: Tuple>(&mut self, table: &Table<K, T>, key: K, row: T) -> Result<()> {
         let view = self.write_view(table)?;
+        // A serializable transaction that meets `DuplicateKey` has read the
+        // key (SR2): keep a copy to record it.
+        let probe = self.reads.is_some().then(|| key.clone());
         dispatch!(table, core => {
             let result = core.insert(view, key, row);
-            self.finish(core, result)
+            let answer = self.finish(core, result);
+            if let (Some(key), Err(Error::DuplicateKey)) = (probe, &answer) {
+                self.note_read(core, |log| log.point(ReadItem::Point(key)));
+            }
+            answer
         })
     }
 
@@ -365,7 +507,14 @@ impl Transaction {
         let view = self.write_view(table)?;
         dispatch!(table, core => {
             let result = core.write_existing(view, key, op);
-            self.finish(core, result)
+            let answer = self.finish(core, result);
+            // A serializable transaction that meets `NotFound` has read the
+            // key's absence (SR2).
+            if self.reads.is_some() && matches!(answer, Err(Error::NotFound)) {
+                let item = core.read_item(key);
+                self.note_read(core, |log| log.point(item));
+            }
+            answer
         })
     }
 
@@ -447,11 +596,33 @@ impl Transaction {
     /// If a `Drop` that the epoch collector runs when the commit pins
     /// panics, the panic propagates before the commit takes a timestamp:
     /// nothing is committed, and the writes are rolled back.
-    pub fn commit(self) -> Result<Timestamp> {
-        // A local commit always gets a timestamp: the `None` arm is never
-        // taken.
-        self.commit_with(|manager, stamp, ordered| Some(manager.commit_ordered(stamp, ordered)))
-            .and_then(|ts| ts.ok_or(Error::Aborted))
+    pub fn commit(mut self) -> Result<Timestamp> {
+        let reads = self.reads.take().map(RefCell::into_inner);
+        match reads.filter(|r| !r.is_empty()) {
+            // A local commit always gets a timestamp: the `None` arm is
+            // never taken.
+            None => self
+                .commit_with(|manager, stamp, ordered| Some(manager.commit_ordered(stamp, ordered)))
+                .and_then(|ts| ts.ok_or(Error::Aborted)),
+            // A serializable transaction that read: validated in commit
+            // order (SR2, `engine/serial.rs`). It wrote, or `commit_with`
+            // returns before it takes a timestamp.
+            Some(reads) => {
+                let snapshot = self.snapshot;
+                let failed = Cell::new(false);
+                let ts = self.commit_with(|manager, stamp, ordered| {
+                    let valid = |from, to| !reads.iter().any(|r| r.conflicts(from, to));
+                    let ts = manager.commit_validated(snapshot, valid, stamp, ordered);
+                    failed.set(ts.is_none());
+                    ts
+                })?;
+                match ts {
+                    Some(ts) => Ok(ts),
+                    None if failed.get() => Err(Error::SerializationFailure),
+                    None => Err(Error::Aborted),
+                }
+            }
+        }
     }
 
     /// Commits at `ts`, a commit timestamp decided elsewhere (a replayed
@@ -523,6 +694,18 @@ impl Transaction {
             }
             None => None,
         };
+        // Serializable transactions may be live: record the written keys,
+        // unstamped, for them to validate against (SR1; user code, so
+        // before the timestamp). Otherwise check again once the timestamp
+        // is taken, and leave a wildcard if one began meanwhile.
+        let manager = &self.db.manager;
+        let recorded = self.serializable || manager.serializable_live();
+        if recorded {
+            let watermark = manager.cached_watermark();
+            for log in self.logs.iter_mut() {
+                log.record(watermark);
+            }
+        }
         let wal = self.db.wal.as_ref();
         let logs = &mut self.logs;
         // Sized here, so that the window below does not reallocate it.
@@ -534,7 +717,7 @@ impl Transaction {
         let mut take_ts = Some(take_ts);
         let mut run = |ddl_stamp: &mut dyn FnMut(u64)| {
             take_ts.take()?(
-                &self.db.manager,
+                manager,
                 &mut |ts| {
                     // After the timestamp's `AcqRel` read-modify-write: sees
                     // the mark of every drop ordered before us (C1). Runs
@@ -543,7 +726,13 @@ impl Transaction {
                         lost.set(Some(i));
                         return;
                     }
+                    // After the clock's read-modify-write that took `ts`
+                    // (SR1): ids and an allocation, no user code.
+                    let wildcard = !recorded && manager.serializable_live();
                     for log in logs.iter_mut() {
+                        if wildcard {
+                            log.wildcard(ts);
+                        }
                         if let Some(batch) = log.commit(ts, &guard) {
                             batches.push(batch);
                         }
@@ -680,6 +869,9 @@ fn pin_catching() -> (Guard, Option<Box<dyn Any + Send>>) {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
+        if std::mem::take(&mut self.serializable) {
+            self.db.manager.end_serializable();
+        }
         if let Some(mut ddl) = self.ddl.take() {
             ddl.abort();
         }

@@ -19,6 +19,7 @@
 
 pub(crate) mod gc;
 pub(crate) mod manager;
+pub(crate) mod serial;
 #[cfg(not(loom))]
 pub(crate) mod vacuum;
 pub(crate) mod watermark;
