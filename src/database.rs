@@ -1202,6 +1202,11 @@ impl Database {
         self.begin_with(self.shared.isolation)
     }
 
+    /// The isolation of `begin` and `transact`.
+    pub(crate) fn shared_isolation(&self) -> Isolation {
+        self.shared.isolation
+    }
+
     /// Begins a transaction with the given isolation (see [`Isolation`]).
     ///
     /// ```

@@ -23,7 +23,7 @@
 //!   on. With autocommit on, DDL commits at once.
 
 use crate::table::Key;
-use crate::{Database, Error, Result, Table, Transaction, Tuple};
+use crate::{Database, Error, Isolation, Result, Table, Transaction, Tuple};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
@@ -165,6 +165,8 @@ pub struct Session {
     /// The tables the open transaction's statements read or wrote (their
     /// ids): dropping one of them in it is a `DdlConflict`.
     touched: Vec<u64>,
+    /// The isolation of the transactions the session begins.
+    isolation: Isolation,
 }
 
 impl Database {
@@ -175,6 +177,7 @@ impl Database {
             ctx: SessionContext::new(),
             tx: None,
             touched: Vec::new(),
+            isolation: self.shared_isolation(),
         }
     }
 }
@@ -186,14 +189,14 @@ impl Session {
     /// transaction unusable) rolls the whole transaction back.
     fn statement<V>(&mut self, f: impl FnOnce(&mut Transaction) -> Result<V>) -> Result<V> {
         if self.tx.is_none() && self.ctx.autocommit() {
-            let mut tx = self.db.begin();
+            let mut tx = self.db.begin_with(self.isolation);
             let v = f(&mut tx)?;
             tx.commit()?;
             return Ok(v);
         }
         let (tx, _) = self
             .tx
-            .get_or_insert_with(|| (self.db.begin(), Kind::Implicit));
+            .get_or_insert_with(|| (self.db.begin_with(self.isolation), Kind::Implicit));
         // A panic in user code (a `modify` closure) poisons the transaction
         // and unwinds through here: end the transaction before passing the
         // panic on, or the session would keep a poisoned one, not at a
@@ -340,7 +343,7 @@ impl Session {
     pub fn begin(&mut self) -> Result<()> {
         self.commit()?;
         self.touched.clear();
-        self.tx = Some((self.db.begin(), Kind::Explicit));
+        self.tx = Some((self.db.begin_with(self.isolation), Kind::Explicit));
         Ok(())
     }
 
@@ -377,6 +380,27 @@ impl Session {
         self.commit()?;
         self.ctx.system.set(System { autocommit: on });
         Ok(())
+    }
+
+    /// Sets the isolation of the transactions the session begins from now
+    /// on (`SET TRANSACTION ISOLATION LEVEL`; the default is the
+    /// database's, [`DatabaseBuilder::isolation`](crate::DatabaseBuilder::isolation)).
+    /// A change commits the pending DML of an implicit transaction first;
+    /// if that commit fails, the isolation keeps its value.
+    /// `Err(NotAllowedInTransaction)` inside an explicit transaction.
+    pub fn set_isolation(&mut self, isolation: Isolation) -> Result<()> {
+        self.not_in_explicit()?;
+        if isolation == self.isolation {
+            return Ok(());
+        }
+        self.commit()?;
+        self.isolation = isolation;
+        Ok(())
+    }
+
+    /// The isolation of the transactions the session begins.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
     }
 
     /// Whether autocommit is on.
