@@ -227,7 +227,7 @@ impl<K> RecentWrites<K> {
     }
 
     /// How many entries the list holds.
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.lock().entries.len()
     }
