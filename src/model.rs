@@ -272,7 +272,7 @@ impl Engine {
     /// (SR1: counted, a read-modify-write of the clock, a wait for it).
     pub fn begin_serializable(&self) -> SerialTxn {
         let manager = &self.manager;
-        let (slot, snapshot) = manager.begin_serializable(|n| manager.wait_snapshot(n, || false));
+        let (slot, snapshot) = manager.begin_serializable(|n| manager.wait_published(n));
         SerialTxn {
             _slot: slot,
             manager: Arc::clone(manager),

@@ -145,13 +145,7 @@ impl Transaction {
                 (slot, snapshot, None)
             }
             Isolation::Serializable => {
-                // Under a durable horizon the snapshot clock waits for the
-                // log; a poisoned log never advances it, and then nothing
-                // commits anyway.
-                let (slot, snapshot) = db.manager.begin_serializable(|n| {
-                    db.manager
-                        .wait_snapshot(n, || db.wal.as_ref().is_some_and(|w| w.failure().is_some()))
-                });
+                let (slot, snapshot) = db.manager.begin_serializable(|n| db.wait_readable(n));
                 (slot, snapshot, Some(RefCell::new(Vec::new())))
             }
         };

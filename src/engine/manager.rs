@@ -189,9 +189,8 @@ impl TxnManager {
     /// Begins a serializable transaction: counts it live, then takes a
     /// snapshot at or above every timestamp handed out before a commit
     /// could see the count (SR1, `serial.rs`). `wait` waits for the
-    /// snapshot clock to reach a timestamp (the engine's: under a durable
-    /// horizon it may give up, and the snapshot is then lower; see
-    /// `Engine::wait_readable`). Pair with
+    /// snapshot clock to reach a timestamp (`Engine::wait_readable`).
+    /// Pair with
     /// [`end_serializable`](Self::end_serializable).
     pub(crate) fn begin_serializable(&self, wait: impl FnOnce(u64)) -> (Slot, u64) {
         self.serializable_live.fetch_add(1, Ordering::SeqCst);
@@ -218,19 +217,9 @@ impl TxnManager {
         self.serializable_live.load(Ordering::Relaxed) != 0
     }
 
-    /// Waits until the snapshot clock (the durable horizon, if snapshots
-    /// read one) reaches `ts`, or `give_up` says to stop waiting.
-    pub(crate) fn wait_snapshot(&self, ts: u64, give_up: impl Fn() -> bool) {
-        let mut spins = 0u32;
-        // Acquire: as in `snapshot`.
-        while self.clock().load(Ordering::Acquire) < ts && !give_up() {
-            spins += 1;
-            if spins < 64 {
-                spin_hint();
-            } else {
-                yield_now();
-            }
-        }
+    /// Whether snapshots read a durable horizon.
+    pub(crate) fn bounded(&self) -> bool {
+        self.bounded
     }
 
     /// Registers the earlier snapshot `ts` (time travel), until the
