@@ -8,9 +8,8 @@ use crate::engine::gc::GcPolicy;
 use crate::engine::{Engine, Sweep};
 use crate::table::{HashPoints, Key, PointIndex};
 use crate::{
-    Isolation,
-    Codecs, DatabaseStats, Error, GcStats, Result, Snapshot, Storage, Table, TableStats, Timestamp,
-    Transaction, Tuple,
+    Codecs, DatabaseStats, Error, GcStats, Isolation, Result, Snapshot, Storage, Table, TableStats,
+    Timestamp, Transaction, Tuple,
 };
 use crossbeam_epoch as epoch;
 use std::any::{Any, TypeId};
@@ -200,10 +199,7 @@ impl crate::transaction::Ddl for Changes {
         n
     }
 
-    fn commit(
-        &mut self,
-        commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>,
-    ) -> Option<u64> {
+    fn commit(&mut self, commit: &mut crate::transaction::CommitAround<'_>) -> Option<u64> {
         // The write lock from before the timestamp until the catalog says
         // what the commit did: a checkpoint, which reads the catalog and
         // takes its snapshot under the read lock, sees the catalog as of

@@ -24,7 +24,9 @@ use crate::engine::watermark::Slot;
 use crate::engine::Engine;
 use crate::header::{Timestamp, View};
 use crate::store::VersionStore;
-use crate::table::{dispatch, Key, ReadItem, ReadLog, TableCore, TableLog, TableReads, Write, WriteLog};
+use crate::table::{
+    dispatch, Key, ReadItem, ReadLog, TableCore, TableLog, TableReads, Write, WriteLog,
+};
 use crate::{Error, Result, Table, Tuple};
 use crossbeam_epoch::{self as epoch, Guard};
 use std::any::Any;
@@ -119,6 +121,10 @@ pub struct Transaction {
     serializable: bool,
 }
 
+/// What [`Ddl::commit`] commits around: takes the timestamp, stamps and
+/// publishes, running the stamp it is given in the ordered step.
+pub(crate) type CommitAround<'a> = dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64> + 'a;
+
 /// Catalog changes made inside a transaction (the transactional catalog,
 /// implemented by `database.rs`): they commit with the transaction, at its
 /// timestamp, or roll back with it.
@@ -129,8 +135,7 @@ pub(crate) trait Ddl: Send {
     /// stamps and publishes, and runs the `stamp` it is given in the
     /// ordered step, after the transaction's own stamps, if the commit
     /// goes through (`Some(ts)`; `None`: nothing was committed).
-    fn commit(&mut self, commit: &mut dyn FnMut(&mut dyn FnMut(u64)) -> Option<u64>)
-        -> Option<u64>;
+    fn commit(&mut self, commit: &mut CommitAround<'_>) -> Option<u64>;
     /// Undoes the changes: the transaction rolled back, or committed
     /// nothing.
     fn abort(&mut self);

@@ -792,10 +792,8 @@ fn pair_sums_stay_non_negative_under_serializable_withdrawals() {
                             let account = pair * 2 + (i / PAIRS + th) % 2;
                             total += db
                                 .transact(|tx| {
-                                    let sum: i64 = tx
-                                        .scan(t, pair * 2..pair * 2 + 2)?
-                                        .map(|(_, [v])| v)
-                                        .sum();
+                                    let sum: i64 =
+                                        tx.scan(t, pair * 2..pair * 2 + 2)?.map(|(_, [v])| v).sum();
                                     if sum < 3 {
                                         return Ok(0);
                                     }
@@ -874,6 +872,10 @@ mod histories {
         ]
     }
 
+    /// A committed transaction: its place in the serial order (its
+    /// timestamp, and whether it wrote nothing) and its steps.
+    type Committed = ((u64, bool), Vec<Step>);
+
     struct Open {
         tx: Transaction,
         steps: Vec<Step>,
@@ -882,7 +884,7 @@ mod histories {
 
     /// Runs `ops` on the database; returns the committed transactions as
     /// (order key, steps), and how many failed to serialize.
-    fn run(db: &Database, t: &Table<u8, [i64; 1]>, ops: &[Op]) -> (Vec<((u64, bool), Vec<Step>)>, usize) {
+    fn run(db: &Database, t: &Table<u8, [i64; 1]>, ops: &[Op]) -> (Vec<Committed>, usize) {
         let mut open: Vec<Option<Open>> = (0..SLOTS).map(|_| None).collect();
         let mut done = Vec::new();
         let mut failed = 0;
@@ -894,7 +896,11 @@ mod histories {
         };
         for op in ops {
             let slot = match *op {
-                Op::Get(s, _) | Op::Scan(s, ..) | Op::Put(s, ..) | Op::Delete(s, _) | Op::Commit(s) => s,
+                Op::Get(s, _)
+                | Op::Scan(s, ..)
+                | Op::Put(s, ..)
+                | Op::Delete(s, _)
+                | Op::Commit(s) => s,
             };
             if let Op::Commit(_) = op {
                 if let Some(o) = open[slot].take() {
@@ -909,10 +915,14 @@ mod histories {
             });
             let step = match *op {
                 Op::Get(_, k) => o.tx.get(t, &k).map(|r| Step::Get(k, r.map(|[v]| v))),
-                Op::Scan(_, a, b) => o.tx.scan(t, a..=b).map(|s| {
-                    Step::Scan(a, b, s.map(|(k, [v])| (k, v)).collect())
-                }),
-                Op::Put(_, k, v) => o.tx.upsert(t, k, [v]).map(|r| Step::Put(k, v, r.map(|[v]| v))),
+                Op::Scan(_, a, b) => {
+                    o.tx.scan(t, a..=b)
+                        .map(|s| Step::Scan(a, b, s.map(|(k, [v])| (k, v)).collect()))
+                }
+                Op::Put(_, k, v) => {
+                    o.tx.upsert(t, k, [v])
+                        .map(|r| Step::Put(k, v, r.map(|[v]| v)))
+                }
                 Op::Delete(_, k) => match o.tx.delete(t, &k) {
                     Ok(()) => Ok(Step::Delete(k, true)),
                     Err(Error::NotFound) => Ok(Step::Delete(k, false)),
@@ -974,15 +984,21 @@ mod histories {
                         replay(&mut state, steps)
                             .map_err(|e| TestCaseError::fail(format!("at {order:?}: {e}")))?;
                     }
-                    let end: BTreeMap<u8, i64> =
-                        db.begin().scan(&t, ..).unwrap().map(|(k, [v])| (k, v)).collect();
+                    let end: BTreeMap<u8, i64> = db
+                        .begin()
+                        .scan(&t, ..)
+                        .unwrap()
+                        .map(|(k, [v])| (k, v))
+                        .collect();
                     prop_assert_eq!(end, state);
                     Ok(())
                 })
                 .unwrap();
             // The histories do exercise validation.
-            assert!(failures.get() > 0, "no serialization failure in 200 histories");
+            assert!(
+                failures.get() > 0,
+                "no serialization failure in 200 histories"
+            );
         });
     }
-
 }
