@@ -81,10 +81,11 @@ enum State {
     Poisoned,
 }
 
-/// A snapshot-isolation transaction.
+/// A transaction, of snapshot isolation or serializable ([`Isolation`]).
 ///
 /// Reads (`get`, `read`, `scan`) see the database as of [`begin`] plus this
-/// transaction's own writes. Writes (`insert`, `update`, `modify`, `delete`)
+/// transaction's own writes; a serializable transaction also records them,
+/// for its commit to validate. Writes (`insert`, `update`, `modify`, `delete`)
 /// are first-updater-wins: a write to a key that another transaction wrote
 /// first (uncommitted, or committed after this snapshot) returns
 /// [`Error::WriteConflict`] and rolls the transaction back: at once, or
@@ -96,7 +97,8 @@ enum State {
 /// Forgetting a transaction (`std::mem::forget`) is safe but leaks, like a
 /// forgotten `MutexGuard`: its claims stay (every later write of a key it
 /// wrote is a `WriteConflict`), its snapshot holds garbage collection back
-/// for as long as the database lives, and the database's engine is never
+/// for as long as the database lives (a serializable one also makes every
+/// later commit record its write set), and the database's engine is never
 /// freed. Everything else goes on.
 ///
 /// [`begin`]: crate::Database::begin
@@ -581,7 +583,9 @@ impl Transaction {
     /// begin afterwards. `Err(Aborted)` if a conflict rolled the transaction
     /// back; `Err(NoSuchTable)` (and everything rolled back) if it wrote a
     /// table that [`Database::drop_table`](crate::Database::drop_table) has
-    /// dropped meanwhile.
+    /// dropped meanwhile; `Err(SerializationFailure)` (and everything rolled
+    /// back) if it is serializable, wrote, and read something that a
+    /// transaction committed after its snapshot wrote ([`Isolation`]).
     ///
     /// Returns a commit timestamp, under one rule that logs and replicas can
     /// rely on: **a transaction that wrote gets a timestamp that no other
