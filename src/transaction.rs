@@ -1013,6 +1013,41 @@ impl<K: Key, T: Tuple> DoubleEndedIterator for Scan<'_, K, T> {
 mod tests {
     use crate::{Database, Storage, Timestamp};
 
+    /// Snapshot-isolation commits record their write sets only while a
+    /// serializable transaction is live (SR1): none before, one per commit
+    /// during, none after; and a serializable commit trims what the
+    /// watermark has passed.
+    #[test]
+    fn commits_record_write_sets_only_while_a_serializable_transaction_lives() {
+        use crate::table::dispatch;
+        use crate::Isolation::Serializable;
+        for storage in Storage::ALL {
+            let db = Database::new(storage);
+            let t = db.create_table::<u64, [i64; 1]>("t").unwrap();
+            let listed = || dispatch!(t, core => core.recent.len());
+            db.transact(|tx| tx.insert(&t, 1, [1])).unwrap();
+            assert_eq!(listed(), 0, "{storage}");
+            let mut s = db.begin_with(Serializable);
+            db.transact(|tx| tx.insert(&t, 2, [2])).unwrap();
+            db.transact(|tx| tx.insert(&t, 3, [3])).unwrap();
+            assert_eq!(listed(), 2, "{storage}");
+            s.insert(&t, 4, [4]).unwrap();
+            s.commit().unwrap();
+            assert_eq!(listed(), 3, "{storage}: the serializable commit's own");
+            db.transact(|tx| tx.insert(&t, 5, [5])).unwrap();
+            assert_eq!(listed(), 3, "{storage}: none live");
+            // Nobody reads below the newest commit now: a validating
+            // commit trims every entry.
+            db.vacuum();
+            let mut s = db.begin_with(Serializable);
+            assert_eq!(s.get(&t, &1).unwrap(), Some([1]));
+            s.insert(&t, 6, [6]).unwrap();
+            db.transact(|tx| tx.insert(&t, 7, [7])).unwrap();
+            s.commit().unwrap();
+            assert_eq!(listed(), 2, "{storage}: the last two commits'");
+        }
+    }
+
     /// The seam for committed versions from outside: a transaction's writes
     /// committed at a timestamp decided elsewhere are seen exactly from that
     /// timestamp on, on every store; a timestamp that is not above the clock
