@@ -14,7 +14,9 @@ use multiverse::{Database, Storage};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = match std::env::args().nth(1) {
-        Some(s) => s.parse().map_err(|_| format!("N must be a number, not {s:?}"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("N must be a number, not {s:?}"))?,
         None => 100_000,
     };
     for storage in [Storage::AppendOnlyN2O, Storage::Delta] {

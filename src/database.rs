@@ -8,8 +8,8 @@ use crate::engine::gc::GcPolicy;
 use crate::engine::{Engine, Sweep};
 use crate::table::{HashPoints, Key, PointIndex};
 use crate::{
-    Codecs, DatabaseStats, Error, GcStats, Result, Snapshot, Storage, Table, TableStats, Timestamp,
-    Transaction, Tuple,
+    Codecs, DatabaseStats, Error, GcStats, Isolation, Result, Snapshot, Storage, Table, TableStats,
+    Timestamp, Transaction, Tuple,
 };
 use crossbeam_epoch as epoch;
 use std::any::{Any, TypeId};
@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     catalog: RwLock<Catalog>,
     /// How many times `transact` runs its closure at most.
     attempts: u32,
+    /// The isolation of `begin` and `transact`.
+    isolation: Isolation,
     #[cfg(not(loom))]
     vacuum: Option<crate::engine::vacuum::Vacuum>,
     /// The directory and the options of a durable database.
@@ -388,6 +390,7 @@ pub struct DatabaseBuilder {
     checkpoint_after: u64,
     codecs: Codecs,
     in_place_master: bool,
+    isolation: Isolation,
 }
 
 impl Default for DatabaseBuilder {
@@ -402,6 +405,7 @@ impl Default for DatabaseBuilder {
             checkpoint_after: durable::DEFAULT_CHECKPOINT_AFTER,
             codecs: Codecs::new(),
             in_place_master: false,
+            isolation: Isolation::Snapshot,
         }
     }
 }
@@ -449,6 +453,23 @@ impl DatabaseBuilder {
     /// ```
     pub fn retain(mut self, window: Duration) -> Self {
         self.retain = Some(window);
+        self
+    }
+
+    /// The isolation of the transactions that [`Database::begin`] and
+    /// [`Database::transact`] (and sessions) begin (default:
+    /// [`Isolation::Snapshot`]); [`Database::begin_with`] chooses per
+    /// transaction.
+    ///
+    /// ```
+    /// use multiverse::{Database, Isolation};
+    ///
+    /// let db = Database::builder().isolation(Isolation::Serializable).build();
+    /// assert_eq!(db.begin().isolation(), Isolation::Serializable);
+    /// assert_eq!(db.begin_with(Isolation::Snapshot).isolation(), Isolation::Snapshot);
+    /// ```
+    pub fn isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
         self
     }
 
@@ -672,6 +693,7 @@ impl DatabaseBuilder {
             storage: self.storage,
             catalog: RwLock::new(catalog),
             attempts: self.attempts,
+            isolation: self.isolation,
             #[cfg(not(loom))]
             vacuum,
             durable,
@@ -744,7 +766,7 @@ impl Database {
         name: &str,
         points: Option<Box<dyn PointIndex<K>>>,
     ) -> Result<Table<K, T>> {
-        let mut tx = self.begin();
+        let mut tx = self.begin_with(Isolation::Snapshot);
         let table = self.create_in(&mut tx, name, points)?;
         tx.commit()?;
         Ok(table)
@@ -995,8 +1017,9 @@ impl Database {
         while rows.peek().is_some() {
             // Not a user's transaction: a switchover's gate does not hold it
             // (a moved session may open a recovered table of `to` while it
-            // holds its slot; see the `switchover` module).
-            let mut tx = self.begin_ungated();
+            // holds its slot; see the `switchover` module), and loading is
+            // not validated.
+            let mut tx = self.begin_ungated(Isolation::Snapshot);
             for (k, row) in rows.by_ref().take(4096) {
                 let k = kc.decode_all(k).map_err(|e| corrupt("key", e))?;
                 let row = tc.decode_all(row).map_err(|e| corrupt("row", e))?;
@@ -1036,7 +1059,7 @@ impl Database {
     /// # Ok::<(), multiverse::Error>(())
     /// ```
     pub fn drop_table(&self, name: &str) -> Result<()> {
-        let mut tx = self.begin();
+        let mut tx = self.begin_with(Isolation::Snapshot);
         self.drop_in(&mut tx, name, |_| false)?;
         tx.commit().map(drop)
     }
@@ -1192,23 +1215,29 @@ impl Database {
     }
 
     /// Begins a transaction: its snapshot is every commit that has returned.
+    /// Its isolation is the database's default
+    /// ([`DatabaseBuilder::isolation`], [`Isolation::Snapshot`] unless set).
     /// While a [`switchover`](Self::switchover) drains this database, waits
     /// until it is over.
     pub fn begin(&self) -> Transaction {
-        self.shared.switch.pass();
-        self.begin_ungated()
+        self.begin_with(self.shared.isolation)
     }
 
-    /// `begin` without the switchover's gate.
-    pub(crate) fn begin_ungated(&self) -> Transaction {
-        Transaction::new(Arc::clone(&self.shared.core))
+    /// The isolation of `begin` and `transact`.
+    pub(crate) fn shared_isolation(&self) -> Isolation {
+        self.shared.isolation
+    }
+
+    /// `begin_with` without the switchover's gate.
+    pub(crate) fn begin_ungated(&self, isolation: Isolation) -> Transaction {
+        Transaction::new(Arc::clone(&self.shared.core), isolation)
     }
 
     /// Begins a transaction for a session, or `None` while a switchover
     /// drains (the session then waits at the gate without its slot's lock:
     /// see the `switchover` module).
-    pub(crate) fn try_begin_ungated(&self) -> Option<Transaction> {
-        (!self.shared.switch.is_closed()).then(|| self.begin_ungated())
+    pub(crate) fn try_begin_ungated(&self, isolation: Isolation) -> Option<Transaction> {
+        (!self.shared.switch.is_closed()).then(|| self.begin_ungated(isolation))
     }
 
     /// The switchover state: gate, session registry.
@@ -1232,9 +1261,41 @@ impl Database {
         Arc::downgrade(&self.shared.core)
     }
 
-    /// Runs `f` in a fresh transaction and commits it; on a conflict
-    /// ([`Error::is_retryable`]: a `WriteConflict`, from `f` or from the
-    /// commit) runs the whole closure again in a new transaction, after a
+    /// Begins a transaction with the given isolation (see [`Isolation`]).
+    ///
+    /// ```
+    /// use multiverse::{Database, Error, Isolation, Storage};
+    ///
+    /// let db = Database::new(Storage::Delta);
+    /// let doctors = db.create_table::<u32, [i64; 1]>("on_call")?;
+    /// db.transact(|tx| {
+    ///     tx.insert(&doctors, 1, [1])?;
+    ///     tx.insert(&doctors, 2, [1])
+    /// })?;
+    /// // Each of two doctors checks that the other is on call, then leaves.
+    /// let mut alice = db.begin_with(Isolation::Serializable);
+    /// let mut bob = db.begin_with(Isolation::Serializable);
+    /// assert_eq!(alice.get(&doctors, &2)?, Some([1]));
+    /// assert_eq!(bob.get(&doctors, &1)?, Some([1]));
+    /// alice.update(&doctors, &1, [0])?;
+    /// bob.update(&doctors, &2, [0])?;
+    /// alice.commit()?;
+    /// // Bob read Alice's row, which changed after his snapshot: write skew.
+    /// assert_eq!(bob.commit(), Err(Error::SerializationFailure));
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    ///
+    /// While a [`switchover`](Self::switchover) drains this database, waits
+    /// until it is over.
+    pub fn begin_with(&self, isolation: Isolation) -> Transaction {
+        self.shared.switch.pass();
+        self.begin_ungated(isolation)
+    }
+
+    /// Runs `f` in a fresh transaction (of the database's default
+    /// isolation) and commits it; on a conflict ([`Error::is_retryable`]: a
+    /// `WriteConflict`, from `f` or from the commit, or a
+    /// `SerializationFailure` from the commit) runs the whole closure again in a new transaction, after a
     /// short random backoff that doubles with each attempt (below 10 µs,
     /// 20 µs, ... up to 2 ms). At most
     /// [`transact_attempts`](DatabaseBuilder::transact_attempts) attempts

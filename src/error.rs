@@ -36,6 +36,11 @@ pub enum Error {
     WriteConflict,
     /// The transaction was rolled back earlier (after a `WriteConflict`).
     Aborted,
+    /// A serializable transaction read a key, or a range of keys, that a
+    /// transaction committed after its snapshot wrote: committing it would
+    /// break serializability. It has been rolled back; retry it from the
+    /// start ([`Isolation::Serializable`](crate::Isolation::Serializable)).
+    SerializationFailure,
     /// `insert` of a key whose row is visible to the transaction.
     DuplicateKey,
     /// `update`, `modify` or `delete` of a key with no visible row.
@@ -154,9 +159,9 @@ pub enum Error {
 impl Error {
     /// Whether a fresh attempt of the whole transaction may succeed: the
     /// errors that [`Database::transact`](crate::Database::transact)
-    /// retries. Today `WriteConflict`; a serialization failure will join it.
+    /// retries: `WriteConflict` and `SerializationFailure`.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::WriteConflict)
+        matches!(self, Error::WriteConflict | Error::SerializationFailure)
     }
 
     /// An [`Error::Io`] of `source`, while doing `context`.
@@ -180,6 +185,7 @@ impl PartialEq for Error {
         match (self, other) {
             (WriteConflict, WriteConflict)
             | (Aborted, Aborted)
+            | (SerializationFailure, SerializationFailure)
             | (DuplicateKey, DuplicateKey)
             | (NotFound, NotFound)
             | (ForeignTable, ForeignTable)
@@ -268,6 +274,9 @@ impl fmt::Display for Error {
                 "write-write conflict: another transaction wrote this key first; the transaction was rolled back",
             ),
             Error::Aborted => f.write_str("the transaction was rolled back and can no longer be used"),
+            Error::SerializationFailure => f.write_str(
+                "serialization failure: a transaction committed after this one's snapshot wrote what it read; the transaction was rolled back",
+            ),
             Error::DuplicateKey => f.write_str("a row with this key already exists"),
             Error::NotFound => f.write_str("no row with this key"),
             Error::TableExists { name } => write!(f, "a table named {name:?} already exists"),

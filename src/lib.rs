@@ -123,5 +123,5 @@ pub use switchover::{
     SwitchoverReport, DEFAULT_DRAIN_TIMEOUT, MAX_DRAIN_TIMEOUT, MIN_DRAIN_TIMEOUT,
 };
 pub use table::{Key, Table};
-pub use transaction::{Scan, Transaction};
+pub use transaction::{Isolation, Scan, Transaction};
 pub use tuple::{SliceDelta, Tuple};

@@ -241,6 +241,111 @@ impl Life {
     }
 }
 
+/// One table's recent write sets (`engine/serial.rs`), with the commit
+/// paths of `Transaction::commit` around them, for the models of SR1 and
+/// SR2. Keys are `u64`s.
+#[derive(Clone, Default)]
+pub struct Recents(Arc<crate::engine::serial::RecentWrites<u64>>);
+
+/// A serializable transaction of the models: counted live until dropped.
+pub struct SerialTxn {
+    _slot: Slot,
+    manager: Arc<TxnManager>,
+    snapshot: u64,
+}
+
+impl SerialTxn {
+    /// The snapshot the transaction reads at.
+    pub fn snapshot(&self) -> u64 {
+        self.snapshot
+    }
+}
+
+impl Drop for SerialTxn {
+    fn drop(&mut self) {
+        self.manager.end_serializable();
+    }
+}
+
+impl Engine {
+    /// Begins a serializable transaction as `Database::begin_with` does
+    /// (SR1: counted, a read-modify-write of the clock, a wait for it).
+    pub fn begin_serializable(&self) -> SerialTxn {
+        let manager = &self.manager;
+        let (slot, snapshot) = manager.begin_serializable(|n| manager.wait_published(n));
+        SerialTxn {
+            _slot: slot,
+            manager: Arc::clone(manager),
+            snapshot,
+        }
+    }
+}
+
+impl Recents {
+    /// A fresh, empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Commits a snapshot-isolation write of `key` as `Transaction::commit`
+    /// does: records the key (unstamped) if a serializable transaction may
+    /// be live, stamps it in the ordered step, or there pushes a wildcard
+    /// if one has become live since. Returns the commit timestamp.
+    pub fn commit_write(&self, engine: &Engine, key: u64) -> u64 {
+        let manager = &engine.manager;
+        let recorded = manager.serializable_live();
+        let entry = recorded.then(|| self.0.push(vec![key].into(), 0));
+        manager.commit_ordered(
+            |ts| match &entry {
+                Some(entry) => entry.stamp(ts),
+                None if manager.serializable_live() => self.0.push_wildcard(ts),
+                None => {}
+            },
+            |_| {},
+        )
+    }
+
+    /// Commits the write of `write` by the serializable transaction `tx`,
+    /// which read `read` in the table of `reads`, as `Transaction::commit`
+    /// does (SR2): its entry pushed before validation, validation against
+    /// `reads` in commit order, the entry stamped in the ordered step or
+    /// taken off the list on failure. `None`: a serialization failure.
+    pub fn commit_serializable(
+        &self,
+        engine: &Engine,
+        tx: SerialTxn,
+        read: u64,
+        reads: &Recents,
+        write: u64,
+    ) -> Option<u64> {
+        let entry = self.0.push(vec![write].into(), 0);
+        let valid = |from, to| {
+            !reads
+                .0
+                .stamped_in(from, to, 0)
+                .iter()
+                .any(|e| e.meets(&[read], &[]))
+        };
+        let ts = engine
+            .manager
+            .commit_validated(tx.snapshot, valid, |ts| entry.stamp(ts), |_| {});
+        if ts.is_none() {
+            self.0.remove(&entry);
+        }
+        drop(tx);
+        ts
+    }
+
+    /// Whether the list holds an entry stamped `ts` that meets a read of
+    /// `key`: the commit at `ts` wrote it, or a wildcard.
+    pub fn covers(&self, ts: u64, key: u64) -> bool {
+        self.0
+            .stamped_in(ts - 1, ts, 0)
+            .iter()
+            .any(|e| e.meets(&[key], &[]))
+    }
+}
+
 /// A transaction of the models.
 pub struct Txn {
     /// Declared (so dropped) before `manager`: the slot points into the

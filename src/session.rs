@@ -29,7 +29,7 @@
 
 use crate::switchover::{lock, take_handoff, SessionShared, Slot};
 use crate::table::Key;
-use crate::{Database, Error, Result, Table, Transaction, Tuple};
+use crate::{Database, Error, Isolation, Result, Table, Transaction, Tuple};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
@@ -71,6 +71,8 @@ impl<T> Versioned<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct System {
     autocommit: bool,
+    /// The isolation of the transactions the session begins.
+    isolation: Isolation,
 }
 
 /// A session's state, each category with a version that every change of it
@@ -84,9 +86,12 @@ pub struct SessionContext {
 }
 
 impl SessionContext {
-    fn new() -> Self {
+    fn new(isolation: Isolation) -> Self {
         SessionContext {
-            system: Versioned::new(System { autocommit: true }),
+            system: Versioned::new(System {
+                autocommit: true,
+                isolation,
+            }),
             user: Versioned::new(BTreeMap::new()),
         }
     }
@@ -94,6 +99,11 @@ impl SessionContext {
     /// Whether autocommit is on.
     pub fn autocommit(&self) -> bool {
         self.system.value.autocommit
+    }
+
+    /// The isolation of the transactions the session begins.
+    pub fn isolation(&self) -> Isolation {
+        self.system.value.isolation
     }
 
     /// A user variable.
@@ -192,7 +202,7 @@ impl Database {
         self.switch().register(Arc::downgrade(&shared));
         Session {
             db: self.clone(),
-            ctx: SessionContext::new(),
+            ctx: SessionContext::new(self.shared_isolation()),
             shared,
             touched: Vec::new(),
         }
@@ -214,13 +224,14 @@ fn enter<'s>(shared: &'s SessionShared, db: &mut Database) -> Result<MutexGuard<
 fn open<'s>(
     shared: &'s SessionShared,
     db: &mut Database,
+    isolation: Isolation,
 ) -> Result<(MutexGuard<'s, Slot>, Option<Transaction>)> {
     loop {
         let slot = enter(shared, db)?;
         if slot.tx.is_some() {
             return Ok((slot, None));
         }
-        if let Some(tx) = db.try_begin_ungated() {
+        if let Some(tx) = db.try_begin_ungated(isolation) {
             return Ok((slot, Some(tx)));
         }
         drop(slot);
@@ -243,7 +254,7 @@ impl Session {
         touch: impl FnOnce(&P) -> Option<u64>,
     ) -> Result<V> {
         let autocommit = self.ctx.autocommit();
-        let (mut slot, fresh) = open(&self.shared, &mut self.db)?;
+        let (mut slot, fresh) = open(&self.shared, &mut self.db, self.ctx.isolation())?;
         let prepared = prepare(&slot, &self.db)?;
         if fresh.is_some() {
             self.touched.clear();
@@ -423,7 +434,7 @@ impl Session {
     /// implicit, whatever autocommit is), then opens an explicit one.
     pub fn begin(&mut self) -> Result<()> {
         self.commit()?;
-        let (mut slot, fresh) = open(&self.shared, &mut self.db)?;
+        let (mut slot, fresh) = open(&self.shared, &mut self.db, self.ctx.isolation())?;
         let tx = match fresh {
             Some(tx) => tx,
             // Unreachable: `&mut self` and the commit above leave none
@@ -480,8 +491,38 @@ impl Session {
             return Ok(());
         }
         self.commit()?;
-        self.ctx.system.set(System { autocommit: on });
+        let isolation = self.ctx.isolation();
+        self.ctx.system.set(System {
+            autocommit: on,
+            isolation,
+        });
         Ok(())
+    }
+
+    /// Sets the isolation of the transactions the session begins from now
+    /// on (`SET TRANSACTION ISOLATION LEVEL`; the default is the
+    /// database's, [`DatabaseBuilder::isolation`](crate::DatabaseBuilder::isolation)).
+    /// A system variable, versioned with autocommit. A change commits the
+    /// pending DML of an implicit transaction first; if that commit fails,
+    /// the isolation keeps its value. `Err(NotAllowedInTransaction)` inside
+    /// an explicit transaction.
+    pub fn set_isolation(&mut self, isolation: Isolation) -> Result<()> {
+        self.not_in_explicit()?;
+        if isolation == self.ctx.isolation() {
+            return Ok(());
+        }
+        self.commit()?;
+        let autocommit = self.ctx.autocommit();
+        self.ctx.system.set(System {
+            autocommit,
+            isolation,
+        });
+        Ok(())
+    }
+
+    /// The isolation of the transactions the session begins.
+    pub fn isolation(&self) -> Isolation {
+        self.ctx.isolation()
     }
 
     /// Whether autocommit is on.
@@ -521,12 +562,12 @@ impl Session {
 
     /// Copies from `ctx` every category whose version is ahead of this
     /// session's (ODP's incremental sync), and returns how many it copied.
-    /// A change of autocommit follows the rules of
-    /// [`set_autocommit`](Self::set_autocommit).
+    /// A change of a system variable (autocommit, isolation) follows the
+    /// rules of [`set_autocommit`](Self::set_autocommit).
     pub fn sync_from(&mut self, ctx: &SessionContext) -> Result<usize> {
         let mut copied = 0;
         if ctx.system.version > self.ctx.system.version {
-            if ctx.system.value.autocommit != self.ctx.autocommit() {
+            if ctx.system.value != self.ctx.system.value {
                 self.not_in_explicit()?;
                 self.commit()?;
             }

@@ -9,9 +9,13 @@
 
 #[cfg(all(loom, feature = "loom"))]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+#[cfg(all(loom, feature = "loom"))]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 #[cfg(not(all(loom, feature = "loom")))]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+#[cfg(not(all(loom, feature = "loom")))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
 
 /// Called in every retry or wait loop. Under loom it yields to the model's
 /// scheduler (a loop that does not yield never lets the other thread run);

@@ -24,15 +24,52 @@ use crate::engine::watermark::Slot;
 use crate::engine::Engine;
 use crate::header::{Timestamp, View};
 use crate::store::VersionStore;
-use crate::table::{dispatch, Key, TableCore, TableLog, Write, WriteLog};
+use crate::table::{
+    dispatch, Key, ReadItem, ReadLog, TableCore, TableLog, TableReads, Write, WriteLog,
+};
 use crate::{Error, Result, Table, Tuple};
 use crossbeam_epoch::{self as epoch, Guard};
 use std::any::Any;
 use std::borrow::Borrow;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+
+/// How a transaction is isolated from concurrent ones: chosen per
+/// transaction ([`Database::begin_with`](crate::Database::begin_with)), per
+/// session ([`Session::set_isolation`](crate::Session::set_isolation)) or
+/// as a database's default
+/// ([`DatabaseBuilder::isolation`](crate::DatabaseBuilder::isolation)).
+///
+/// Both levels read a snapshot taken at begin and are first-updater-wins
+/// for write-write conflicts. They differ in what a transaction that
+/// *read* something another transaction then changed may do:
+///
+/// * [`Snapshot`](Isolation::Snapshot) commits it. Every Hermitage anomaly
+///   but write skew (G2-item) and predicate anti-dependency cycles (G2) is
+///   prevented; those two are allowed: two transactions may each read what
+///   the other writes, and both commit.
+/// * [`Serializable`](Isolation::Serializable) fails it: a transaction that
+///   wrote, and read a key (or a range of keys, empty or not) that a
+///   transaction committed after its snapshot wrote, fails at commit with
+///   [`Error::SerializationFailure`] and is rolled back;
+///   [`Database::transact`](crate::Database::transact) retries it. Every
+///   committed transaction is then equivalent to running alone at its
+///   commit timestamp. A transaction that wrote nothing never fails: it
+///   read a prefix of that serial order. The price is the read set (a
+///   clone of each key read, two bounds per scan, kept until commit) and,
+///   while any serializable transaction is live, a clone of every
+///   committing transaction's written keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Isolation {
+    /// Snapshot isolation: the default.
+    #[default]
+    Snapshot,
+    /// Serializability, validated at commit in commit order.
+    Serializable,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -44,10 +81,11 @@ enum State {
     Poisoned,
 }
 
-/// A snapshot-isolation transaction.
+/// A transaction, of snapshot isolation or serializable ([`Isolation`]).
 ///
 /// Reads (`get`, `read`, `scan`) see the database as of [`begin`] plus this
-/// transaction's own writes. Writes (`insert`, `update`, `modify`, `delete`)
+/// transaction's own writes; a serializable transaction also records them,
+/// for its commit to validate. Writes (`insert`, `update`, `modify`, `delete`)
 /// are first-updater-wins: a write to a key that another transaction wrote
 /// first (uncommitted, or committed after this snapshot) returns
 /// [`Error::WriteConflict`] and rolls the transaction back: at once, or
@@ -59,7 +97,8 @@ enum State {
 /// Forgetting a transaction (`std::mem::forget`) is safe but leaks, like a
 /// forgotten `MutexGuard`: its claims stay (every later write of a key it
 /// wrote is a `WriteConflict`), its snapshot holds garbage collection back
-/// for as long as the database lives, and the database's engine is never
+/// for as long as the database lives (a serializable one also makes every
+/// later commit record its write set), and the database's engine is never
 /// freed. Everything else goes on.
 ///
 /// [`begin`]: crate::Database::begin
@@ -76,6 +115,12 @@ pub struct Transaction {
     /// The catalog changes (creates and drops) this transaction made, if
     /// any: they take effect at its commit.
     ddl: Option<Box<dyn Ddl>>,
+    /// What a serializable transaction read, per table (SR2,
+    /// `engine/serial.rs`); `None` for snapshot isolation. Written through
+    /// `&self` by the reads (a `Transaction` is not `Sync`).
+    reads: Option<RefCell<Vec<Box<dyn ReadLog>>>>,
+    /// Serializable: counted live (SR1) until dropped.
+    serializable: bool,
 }
 
 /// The commit that [`Ddl::commit`] runs: takes the timestamp, stamps and
@@ -101,8 +146,17 @@ pub(crate) trait Ddl: Send {
 }
 
 impl Transaction {
-    pub(crate) fn new(db: Arc<Engine>) -> Self {
-        let (slot, snapshot) = db.manager.begin();
+    pub(crate) fn new(db: Arc<Engine>, isolation: Isolation) -> Self {
+        let (slot, snapshot, reads) = match isolation {
+            Isolation::Snapshot => {
+                let (slot, snapshot) = db.manager.begin();
+                (slot, snapshot, None)
+            }
+            Isolation::Serializable => {
+                let (slot, snapshot) = db.manager.begin_serializable(|n| db.wait_readable(n));
+                (slot, snapshot, Some(RefCell::new(Vec::new())))
+            }
+        };
         Transaction {
             db,
             slot: Some(slot),
@@ -111,6 +165,41 @@ impl Transaction {
             state: State::Active,
             logs: Vec::new(),
             ddl: None,
+            serializable: reads.is_some(),
+            reads,
+        }
+    }
+
+    /// How this transaction is isolated (see [`Isolation`]).
+    pub fn isolation(&self) -> Isolation {
+        if self.serializable {
+            Isolation::Serializable
+        } else {
+            Isolation::Snapshot
+        }
+    }
+
+    /// Adds `note` to the read set of `core`'s table: a serializable
+    /// transaction's read (SR2). The caller ran the user code (the clones)
+    /// before, so that nothing runs while the set is borrowed.
+    fn note_read<K: Key, T: Tuple, S: VersionStore<T>>(
+        &self,
+        core: &Arc<TableCore<K, T, S>>,
+        note: impl FnOnce(&mut TableReads<K, T, S>),
+    ) {
+        let Some(reads) = &self.reads else {
+            return;
+        };
+        let mut reads = reads.borrow_mut();
+        let i = match reads.iter().position(|l| l.table_id() == core.id) {
+            Some(i) => i,
+            None => {
+                reads.push(Box::new(TableReads::new(Arc::clone(core))));
+                reads.len() - 1
+            }
+        };
+        if let Some(log) = reads[i].as_any().downcast_mut() {
+            note(log);
         }
     }
 
@@ -238,7 +327,45 @@ impl Transaction {
     {
         self.check(table)?;
         let view = self.view();
-        Ok(dispatch!(table, core => core.read(view, key, f)))
+        Ok(dispatch!(table, core => {
+            if self.reads.is_some() {
+                let item = core.read_item(key);
+                self.note_read(core, |log| log.point(item));
+            }
+            core.read(view, key, f)
+        }))
+    }
+
+    /// [`get`](Self::get) without recording the read: a serializable
+    /// transaction gives up serializability for this read. A key that
+    /// another transaction writes and commits after this transaction's
+    /// snapshot does not make it fail, so the value read may be stale when
+    /// it commits (as it may under [`Isolation::Snapshot`]). Use it for
+    /// reads whose staleness the transaction tolerates (a statistic, a
+    /// hint), to save the read set and spurious failures. The same as
+    /// `get` under snapshot isolation.
+    pub fn get_untracked<K, T: Tuple, Q>(&self, table: &Table<K, T>, key: &Q) -> Result<Option<T>>
+    where
+        K: Key + Borrow<Q>,
+        Q: Ord + ?Sized + 'static,
+    {
+        self.check(table)?;
+        let view = self.view();
+        Ok(dispatch!(table, core => core.read(view, key, |row| row.cloned())))
+    }
+
+    /// [`scan`](Self::scan) without recording the range: as
+    /// [`get_untracked`](Self::get_untracked), a serializable transaction
+    /// gives up serializability for this read (rows that other transactions
+    /// insert, change or delete in the range after its snapshot do not make
+    /// it fail).
+    pub fn scan_untracked<K: Key, T: Tuple, R: RangeBounds<K>>(
+        &self,
+        table: &Table<K, T>,
+        range: R,
+    ) -> Result<Scan<'_, K, T>> {
+        self.check(table)?;
+        Ok(Scan::new(self.view(), table, range))
     }
 
     /// The rows with keys in `range`, in key order, as this transaction sees
@@ -269,15 +396,28 @@ impl Transaction {
         range: R,
     ) -> Result<Scan<'_, K, T>> {
         self.check(table)?;
+        if self.reads.is_some() {
+            // The range asked for, not the rows returned (module docs of
+            // `engine/serial.rs`).
+            let (from, to) = (range.start_bound().cloned(), range.end_bound().cloned());
+            dispatch!(table, core => self.note_read(core, |log| log.range(from, to)));
+        }
         Ok(Scan::new(self.view(), table, range))
     }
 
     /// Inserts a row. `Err(DuplicateKey)` if a row with this key is visible.
     pub fn insert<K: Key, T: Tuple>(&mut self, table: &Table<K, T>, key: K, row: T) -> Result<()> {
         let view = self.write_view(table)?;
+        // A serializable transaction that meets `DuplicateKey` has read the
+        // key (SR2): keep a copy to record it.
+        let probe = self.reads.is_some().then(|| key.clone());
         dispatch!(table, core => {
             let result = core.insert(view, key, row);
-            self.finish(core, result)
+            let answer = self.finish(core, result);
+            if let (Some(key), Err(Error::DuplicateKey)) = (probe, &answer) {
+                self.note_read(core, |log| log.point(ReadItem::Point(key)));
+            }
+            answer
         })
     }
 
@@ -378,7 +518,14 @@ impl Transaction {
         let view = self.write_view(table)?;
         dispatch!(table, core => {
             let result = core.write_existing(view, key, op);
-            self.finish(core, result)
+            let answer = self.finish(core, result);
+            // A serializable transaction that meets `NotFound` has read the
+            // key's absence (SR2).
+            if self.reads.is_some() && matches!(answer, Err(Error::NotFound)) {
+                let item = core.read_item(key);
+                self.note_read(core, |log| log.point(item));
+            }
+            answer
         })
     }
 
@@ -437,7 +584,9 @@ impl Transaction {
     /// begin afterwards. `Err(Aborted)` if a conflict rolled the transaction
     /// back; `Err(NoSuchTable)` (and everything rolled back) if it wrote a
     /// table that [`Database::drop_table`](crate::Database::drop_table) has
-    /// dropped meanwhile.
+    /// dropped meanwhile; `Err(SerializationFailure)` (and everything rolled
+    /// back) if it is serializable, wrote, and read something that a
+    /// transaction committed after its snapshot wrote ([`Isolation`]).
     ///
     /// Returns a commit timestamp, under one rule that logs and replicas can
     /// rely on: **a transaction that wrote gets a timestamp that no other
@@ -451,11 +600,33 @@ impl Transaction {
     /// If a `Drop` that the epoch collector runs when the commit pins
     /// panics, the panic propagates before the commit takes a timestamp:
     /// nothing is committed, and the writes are rolled back.
-    pub fn commit(self) -> Result<Timestamp> {
-        // A local commit always gets a timestamp: the `None` arm is never
-        // taken.
-        self.commit_with(|manager, stamp, ordered| Some(manager.commit_ordered(stamp, ordered)))
-            .and_then(|ts| ts.ok_or(Error::Aborted))
+    pub fn commit(mut self) -> Result<Timestamp> {
+        let reads = self.reads.take().map(RefCell::into_inner);
+        match reads.filter(|r| !r.is_empty()) {
+            // A local commit always gets a timestamp: the `None` arm is
+            // never taken.
+            None => self
+                .commit_with(|manager, stamp, ordered| Some(manager.commit_ordered(stamp, ordered)))
+                .and_then(|ts| ts.ok_or(Error::Aborted)),
+            // A serializable transaction that read: validated in commit
+            // order (SR2, `engine/serial.rs`). It wrote, or `commit_with`
+            // returns before it takes a timestamp.
+            Some(reads) => {
+                let snapshot = self.snapshot;
+                let failed = Cell::new(false);
+                let ts = self.commit_with(|manager, stamp, ordered| {
+                    let valid = |from, to| !reads.iter().any(|r| r.conflicts(from, to));
+                    let ts = manager.commit_validated(snapshot, valid, stamp, ordered);
+                    failed.set(ts.is_none());
+                    ts
+                })?;
+                match ts {
+                    Some(ts) => Ok(ts),
+                    None if failed.get() => Err(Error::SerializationFailure),
+                    None => Err(Error::Aborted),
+                }
+            }
+        }
     }
 
     /// Commits at `ts`, a commit timestamp decided elsewhere (a replayed
@@ -527,6 +698,18 @@ impl Transaction {
             }
             None => None,
         };
+        // Serializable transactions may be live: record the written keys,
+        // unstamped, for them to validate against (SR1; user code, so
+        // before the timestamp). Otherwise check again once the timestamp
+        // is taken, and leave a wildcard if one began meanwhile.
+        let manager = &self.db.manager;
+        let recorded = self.serializable || manager.serializable_live();
+        if recorded {
+            let watermark = manager.cached_watermark();
+            for log in self.logs.iter_mut() {
+                log.record(watermark);
+            }
+        }
         let wal = self.db.wal.as_ref();
         let logs = &mut self.logs;
         // Sized here, so that the window below does not reallocate it.
@@ -537,13 +720,19 @@ impl Transaction {
         // Stamps the rows; `false` (nothing stamped) if a table written was
         // dropped by a commit ordered before ours. After the timestamp's
         // `AcqRel` read-modify-write, so it sees the mark of every such
-        // drop (C1). Runs no user code and cannot panic.
+        // drop (C1), and the count of serializable transactions that began
+        // meanwhile (SR1: then a wildcard, ids and an allocation). Runs no
+        // user code and cannot panic.
         let mut stamp_rows = |ts: u64| {
             if let Some(i) = logs.iter().position(|l| l.dropped().is_some()) {
                 lost.set(Some(i));
                 return false;
             }
+            let wildcard = !recorded && manager.serializable_live();
             for log in logs.iter_mut() {
+                if wildcard {
+                    log.wildcard(ts);
+                }
                 if let Some(batch) = log.commit(ts, &guard) {
                     batches.push(batch);
                 }
@@ -556,7 +745,6 @@ impl Transaction {
                 wal.append(ts, redo);
             }
         };
-        let manager = &self.db.manager;
         let ts = match self.ddl.as_mut() {
             None => take_ts(
                 manager,
@@ -702,6 +890,9 @@ fn pin_catching() -> (Guard, Option<Box<dyn Any + Send>>) {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
+        if std::mem::take(&mut self.serializable) {
+            self.db.manager.end_serializable();
+        }
         if let Some(mut ddl) = self.ddl.take() {
             ddl.abort();
         }
@@ -839,6 +1030,41 @@ impl<K: Key, T: Tuple> DoubleEndedIterator for Scan<'_, K, T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use crate::{Database, Storage, Timestamp};
+
+    /// Snapshot-isolation commits record their write sets only while a
+    /// serializable transaction is live (SR1): none before, one per commit
+    /// during, none after; and a serializable commit trims what the
+    /// watermark has passed.
+    #[test]
+    fn commits_record_write_sets_only_while_a_serializable_transaction_lives() {
+        use crate::table::dispatch;
+        use crate::Isolation::Serializable;
+        for storage in Storage::ALL {
+            let db = Database::new(storage);
+            let t = db.create_table::<u64, [i64; 1]>("t").unwrap();
+            let listed = || dispatch!(t, core => core.recent.len());
+            db.transact(|tx| tx.insert(&t, 1, [1])).unwrap();
+            assert_eq!(listed(), 0, "{storage}");
+            let mut s = db.begin_with(Serializable);
+            db.transact(|tx| tx.insert(&t, 2, [2])).unwrap();
+            db.transact(|tx| tx.insert(&t, 3, [3])).unwrap();
+            assert_eq!(listed(), 2, "{storage}");
+            s.insert(&t, 4, [4]).unwrap();
+            s.commit().unwrap();
+            assert_eq!(listed(), 3, "{storage}: the serializable commit's own");
+            db.transact(|tx| tx.insert(&t, 5, [5])).unwrap();
+            assert_eq!(listed(), 3, "{storage}: none live");
+            // Nobody reads below the newest commit now: a validating
+            // commit trims every entry.
+            db.vacuum();
+            let mut s = db.begin_with(Serializable);
+            assert_eq!(s.get(&t, &1).unwrap(), Some([1]));
+            s.insert(&t, 6, [6]).unwrap();
+            db.transact(|tx| tx.insert(&t, 7, [7])).unwrap();
+            s.commit().unwrap();
+            assert_eq!(listed(), 2, "{storage}: the last two commits'");
+        }
+    }
 
     /// The seam for committed versions from outside: a transaction's writes
     /// committed at a timestamp decided elsewhere are seen exactly from that

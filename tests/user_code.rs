@@ -325,6 +325,85 @@ for_each_store! {
 }
 
 // ---------------------------------------------------------------------------
+// A key whose `Ord` panics on request, and serializable commits, which run
+// the key's `Clone` (recording the write set) and `Ord` (sorting it,
+// validating the read set) before they take a timestamp.
+
+const KEY_ORD_PANIC: &str = "TouchyKey::cmp panics";
+
+/// The `cmp` call on which [`TouchyKey`] panics; 0 for never.
+static ORD_FUSE: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TouchyKey(u64);
+
+impl Ord for TouchyKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if burn(&ORD_FUSE) {
+            panic!("{KEY_ORD_PANIC}");
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for TouchyKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+for_each_store! {
+    /// A key `Clone` or `Ord` that panics in a serializable commit (while
+    /// it records its write set, or validates its reads against a commit
+    /// made after its snapshot) panics before the commit takes a
+    /// timestamp: the transaction is rolled back, its keys take writes at
+    /// once, and serializable and other commits go on.
+    fn a_panicking_key_in_a_serializable_commit_rolls_it_back(storage: Storage) {
+        use multiverse::{Error, Isolation::Serializable};
+        let _serial = serial();
+        // A `Clone` while recording.
+        let db = Database::new(storage);
+        let t: Table<FragileKey, [i64; 1]> = db.create_table("t").unwrap();
+        load(&db, &t, [(FragileKey(1), [10]), (FragileKey(2), [20])]);
+        let mut tx = db.begin_with(Serializable);
+        tx.modify(&t, &FragileKey(1), |r| r[0] += 1).unwrap();
+        KEY_FUSE.store(1, SeqCst);
+        let panicked = panics_with(KEY_CLONE_PANIC, || drop(tx.commit()));
+        KEY_FUSE.store(0, SeqCst);
+        assert!(panicked, "the write set is cloned");
+        let mut tx = db.begin_with(Serializable);
+        assert_eq!(tx.get(&t, &FragileKey(1)).unwrap(), Some([10]), "undone");
+        tx.modify(&t, &FragileKey(1), |r| r[0] += 100).expect("the key takes writes");
+        tx.commit().expect("commits go on");
+        // An `Ord` while validating (the first comparison after the fuse
+        // is set is the check of the read key against the other commit's).
+        let db = Database::new(storage);
+        let t: Table<TouchyKey, [i64; 1]> = db.create_table("t").unwrap();
+        load(&db, &t, [(TouchyKey(1), [10]), (TouchyKey(2), [20])]);
+        let mut tx = db.begin_with(Serializable);
+        assert_eq!(tx.get(&t, &TouchyKey(1)).unwrap(), Some([10]));
+        tx.modify(&t, &TouchyKey(2), |r| r[0] += 1).unwrap();
+        db.transact(|other| other.modify(&t, &TouchyKey(1), |r| r[0] += 1))
+            .unwrap();
+        ORD_FUSE.store(1, SeqCst);
+        let panicked = panics_with(KEY_ORD_PANIC, || drop(tx.commit()));
+        ORD_FUSE.store(0, SeqCst);
+        assert!(panicked, "the read set is compared");
+        let mut tx = db.begin_with(Serializable);
+        assert_eq!(tx.get(&t, &TouchyKey(2)).unwrap(), Some([20]), "undone");
+        tx.modify(&t, &TouchyKey(2), |r| r[0] += 100).expect("the key takes writes");
+        tx.commit().expect("commits go on");
+        // And validation still fails what it must.
+        let mut tx = db.begin_with(Serializable);
+        assert_eq!(tx.get(&t, &TouchyKey(1)).unwrap(), Some([11]));
+        tx.modify(&t, &TouchyKey(2), |r| r[0] += 1).unwrap();
+        db.transact(|other| other.modify(&t, &TouchyKey(1), |r| r[0] += 1))
+            .unwrap();
+        assert_eq!(tx.commit(), Err(Error::SerializationFailure));
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Rows whose `Drop`, run by the epoch collector, panics or commits.
 
 /// Keys of the `Drop` tests; each round writes a few of them.

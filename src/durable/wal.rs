@@ -133,6 +133,11 @@ impl Wal {
         tail.last = ts;
     }
 
+    /// The timestamp of the last record appended (or recovered).
+    pub(crate) fn last_appended(&self) -> u64 {
+        lock(&self.tail).last
+    }
+
     /// The highest timestamp written to the OS.
     pub(crate) fn written(&self) -> u64 {
         // Acquire: pairs with the leader's Release store.

@@ -89,6 +89,9 @@ pub(crate) struct TxnManager {
     next_txn: CachePadded<AtomicU64>,
     /// The snapshots in use, and the watermark below them.
     active: Registry,
+    /// How many serializable transactions are live: while any is, commits
+    /// record their write sets (SR1, `serial.rs`).
+    serializable_live: CachePadded<AtomicU64>,
 }
 
 impl Default for TxnManager {
@@ -113,6 +116,7 @@ impl TxnManager {
             bounded: false,
             next_txn: CachePadded::new(AtomicU64::new(0)),
             active: Registry::new(retain),
+            serializable_live: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
@@ -182,6 +186,42 @@ impl TxnManager {
         self.active.register(self.clock())
     }
 
+    /// Begins a serializable transaction: counts it live, then takes a
+    /// snapshot at or above every timestamp handed out before a commit
+    /// could see the count (SR1, `serial.rs`). `wait` waits for the
+    /// snapshot clock to reach a timestamp (`Engine::wait_readable`).
+    /// Pair with
+    /// [`end_serializable`](Self::end_serializable).
+    pub(crate) fn begin_serializable(&self, wait: impl FnOnce(u64)) -> (Slot, u64) {
+        self.serializable_live.fetch_add(1, Ordering::SeqCst);
+        // AcqRel, a read-modify-write and not a load: a commit whose
+        // timestamp comes after it in the clock's modification order
+        // synchronizes with it and sees the count (SR1).
+        let n = self.next_commit.fetch_add(0, Ordering::AcqRel);
+        wait(n);
+        self.begin()
+    }
+
+    /// A serializable transaction has ended.
+    pub(crate) fn end_serializable(&self) {
+        self.serializable_live.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether a serializable transaction may be live: a commit records its
+    /// write sets if so. Loaded once before a commit takes its timestamp
+    /// and once right after (SR1).
+    #[inline]
+    pub(crate) fn serializable_live(&self) -> bool {
+        // Relaxed: the load before the timestamp only saves work; the one
+        // after is ordered by the clock's read-modify-writes (SR1).
+        self.serializable_live.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether snapshots read a durable horizon.
+    pub(crate) fn bounded(&self) -> bool {
+        self.bounded
+    }
+
     /// Registers the earlier snapshot `ts` (time travel), until the
     /// returned slot drops. See `watermark.rs`, "Registering an old
     /// snapshot".
@@ -248,6 +288,48 @@ impl TxnManager {
         let ts = self.next_commit.fetch_add(1, Ordering::AcqRel) + 1;
         self.publish(ts - 1, ts, stamp, ordered);
         ts
+    }
+
+    /// Commits a serializable transaction whose snapshot is `snapshot`, if
+    /// `validate` accepts every commit after it (SR2, `serial.rs`): loops
+    /// { `n` = the last timestamp handed out; wait until `n` is published;
+    /// `validate(checked, n)` checks the commits stamped in `(checked, n]`
+    /// (user code: no timestamp is held); compare-and-swap the clock from
+    /// `n` to `n + 1` }. On success stamps, runs `ordered` and publishes
+    /// as [`commit_ordered`](Self::commit_ordered) does and returns the
+    /// timestamp; `None` as soon as `validate` refuses, with nothing taken.
+    pub(crate) fn commit_validated(
+        &self,
+        snapshot: u64,
+        mut validate: impl FnMut(u64, u64) -> bool,
+        stamp: impl FnOnce(u64),
+        ordered: impl FnOnce(u64),
+    ) -> Option<u64> {
+        let mut checked = snapshot;
+        loop {
+            // Relaxed: `wait_published` acquires what the commits up to `n`
+            // stamped; the compare-and-swap below decides.
+            let n = self.next_commit.load(Ordering::Relaxed);
+            self.wait_published(n);
+            if n > checked {
+                if !validate(checked, n) {
+                    return None;
+                }
+                checked = n;
+            }
+            // AcqRel on success: as the `fetch_add` of `commit_ordered`
+            // (C1, and SR1's release sequence). Relaxed on failure: the
+            // next round loads and waits again.
+            if self
+                .next_commit
+                .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.publish(n, n + 1, stamp, ordered);
+                return Some(n + 1);
+            }
+            spin_hint();
+        }
     }
 
     /// Commits at `ts`, a timestamp decided elsewhere (a replayed log

@@ -15,10 +15,12 @@
 //! Each layer imports only the ones below it. The vacuum thread gets what it
 //! sweeps through [`Sweep`], not through the database above it; the redo log,
 //! a transaction-state table and sessions attach here (the ordered publish
-//! step in [`manager`] is where a log append or a validation will run).
+//! step in [`manager`] is where a log append runs; serializable validation
+//! runs just before a timestamp is taken, [`serial`]).
 
 pub(crate) mod gc;
 pub(crate) mod manager;
+pub(crate) mod serial;
 #[cfg(not(loom))]
 pub(crate) mod vacuum;
 pub(crate) mod watermark;
@@ -141,6 +143,26 @@ impl Engine {
 }
 
 impl Engine {
+    /// Waits until a snapshot taken now is at or above `ts`, a timestamp
+    /// handed out: a serializable begin (SR1, `serial.rs`). Under a
+    /// durable horizon that means every record at or below `ts` on stable
+    /// storage: this waits for the log as a commit does, and raises the
+    /// horizon itself (a commit at `ts` that logged nothing, such as one
+    /// that lost to a drop, raises it for nobody). If the log is poisoned
+    /// it gives up (the snapshot is then lower, and the transaction cannot
+    /// commit a write anyway).
+    pub(crate) fn wait_readable(&self, ts: u64) {
+        self.manager.wait_published(ts);
+        if let (Some(wal), true) = (&self.wal, self.manager.bounded()) {
+            // Every record at or below `ts` was appended before `ts` was
+            // published: the last of them is at or below the last
+            // appended, and every later one is above `ts`.
+            if wal.wait(ts.min(wal.last_appended())).is_ok() {
+                self.manager.advance_readable(ts);
+            }
+        }
+    }
+
     /// Was `snapshot` at (or below) the cached watermark, with commits above
     /// it? Then it may be what held the watermark back, and its end lets it
     /// advance. (In a read-only steady state the watermark is the clock, and

@@ -1,5 +1,6 @@
 //! One table over one version store: the index and the operations on it.
 
+use crate::engine::serial::RecentWrites;
 use crate::engine::Engine;
 use crate::header::View;
 use crate::stats::TableStats;
@@ -35,6 +36,18 @@ pub(crate) struct TableCore<K, T: Tuple, S: VersionStore<T>> {
     pub(crate) life: super::Lifecycle,
     /// The encodings of keys and rows, in a durable database.
     pub(crate) codecs: Option<(Codec<K>, Codec<T>)>,
+    /// The write sets of recent commits, while serializable transactions
+    /// are live (SR1, `engine/serial.rs`).
+    pub(crate) recent: RecentWrites<K>,
+}
+
+/// What a serializable transaction records of a point read: the key, or,
+/// when the caller's borrowed form of it is not a `K` and no index entry
+/// holds it, the gap between the index entries around it (which any key
+/// equal to it falls into).
+pub(crate) enum ReadItem<K> {
+    Point(K),
+    Gap(Bound<K>, Bound<K>),
 }
 
 /// `key` as a `&K`, when the caller's borrowed form is `K` itself: the hash
@@ -76,6 +89,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             store,
             life: super::Lifecycle::new(creator),
             codecs,
+            recent: RecentWrites::default(),
         }
     }
 
@@ -177,6 +191,31 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableCore<K, T, S> {
             stripe
         });
         entry.remove();
+    }
+
+    /// What a serializable transaction records of a point read of `key`
+    /// (see [`ReadItem`]). Runs user code (`Clone`, `Ord`).
+    pub(crate) fn read_item<Q>(&self, key: &Q) -> ReadItem<K>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized + 'static,
+    {
+        if let Some(k) = as_key::<K, Q>(key) {
+            return ReadItem::Point(k.clone());
+        }
+        let guard = epoch::pin();
+        if let Some(entry) = self.index.get(key, &guard) {
+            return ReadItem::Point(entry.key().clone());
+        }
+        let below = self
+            .index
+            .upper_bound(Bound::Excluded(key), &guard)
+            .map_or(Bound::Unbounded, |e| Bound::Excluded(e.key().clone()));
+        let above = self
+            .index
+            .lower_bound(Bound::Excluded(key), &guard)
+            .map_or(Bound::Unbounded, |e| Bound::Excluded(e.key().clone()));
+        ReadItem::Gap(below, above)
     }
 
     /// The store of this table.

@@ -127,6 +127,15 @@ impl Lifecycle {
         self.dropping() || self.dropped_at.load(Ordering::Relaxed) != INFINITY
     }
 
+    /// The commit timestamp of the table's drop; `INFINITY` while it has
+    /// none. Read by serializable validation after the caller has seen the
+    /// timestamps it checks published.
+    pub(crate) fn dropped_at(&self) -> u64 {
+        // Relaxed: stored in the drop's ordered step, before its timestamp
+        // is published; the validator acquired the publication (SR1).
+        self.dropped_at.load(Ordering::Relaxed)
+    }
+
     /// The transaction tagged `me` drops the table (not committed yet):
     /// to it, the table is gone.
     pub(crate) fn set_dropper(&self, me: u64) {

@@ -2,6 +2,7 @@
 //! and (under transaction-level GC) handed to the collector as a batch.
 
 use crate::engine::gc::{Batch, Gc};
+use crate::engine::serial::Recent;
 use crate::header::View;
 use crate::store::VersionStore;
 use crate::table::core::TableCore;
@@ -36,6 +37,9 @@ impl<K, T: Tuple, S: VersionStore<T>> Write<K, T, S> {
 pub(crate) struct TableLog<K, T: Tuple, S: VersionStore<T>> {
     table: Arc<TableCore<K, T, S>>,
     writes: Vec<Write<K, T, S>>,
+    /// This commit's entry in the table's recent write sets, once
+    /// recorded (SR1, `engine/serial.rs`).
+    recent: Option<Arc<Recent<K>>>,
 }
 
 // SAFETY: the record and key pointers are dereferenced only by the owning
@@ -57,6 +61,16 @@ pub(crate) trait WriteLog: Send {
     /// user code (no pin of its own, no clone, no drop of a key or a row)
     /// and cannot panic.
     fn commit(&mut self, ts: u64, guard: &Guard) -> Option<Box<dyn Batch>>;
+    /// Records the written keys (cloned, sorted, distinct) in the table's
+    /// recent write sets, unstamped, for serializable transactions (SR1).
+    /// Runs user code (`Clone`, `Ord`, `Drop` of trimmed keys): before the
+    /// timestamp. [`commit`](WriteLog::commit) stamps the entry;
+    /// [`abort`](WriteLog::abort) takes it off the list.
+    fn record(&mut self, watermark: u64);
+    /// Pushes a wildcard stamped `ts` onto the table's recent write sets:
+    /// a commit that recorded no keys, in its ordered step (SR1). Runs no
+    /// user code and cannot panic.
+    fn wildcard(&self, ts: u64);
     /// Appends the redo entries of every write (a durable table's; nothing
     /// for others). Runs user code (the encoders): before the timestamp.
     fn redo(&self, view: View, out: &mut Vec<u8>, guard: &Guard);
@@ -71,6 +85,7 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> TableLog<K, T, S> {
         TableLog {
             table,
             writes: Vec::new(),
+            recent: None,
         }
     }
 
@@ -99,12 +114,31 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
                 .commit(unsafe { &*w.record }, w.pending, ts, guard);
             keys.extend(w.key);
         }
+        if let Some(recent) = &self.recent {
+            recent.stamp(ts);
+        }
         (!keys.is_empty()).then(|| {
             Box::new(KeyBatch {
                 table: Arc::downgrade(&self.table),
                 keys,
             }) as Box<dyn Batch>
         })
+    }
+
+    fn record(&mut self, watermark: u64) {
+        let mut keys: Vec<K> = self
+            .writes
+            .iter()
+            // SAFETY: as in `commit`: the key lives in the record's node.
+            .map(|w| unsafe { &*w.at }.clone())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        self.recent = Some(self.table.recent.push(keys.into(), watermark));
+    }
+
+    fn wildcard(&self, ts: u64) {
+        self.table.recent.push_wildcard(ts);
     }
 
     fn redo(&self, view: View, out: &mut Vec<u8>, guard: &Guard) {
@@ -116,6 +150,10 @@ impl<K: Key, T: Tuple, S: VersionStore<T>> WriteLog for TableLog<K, T, S> {
     }
 
     fn abort(&mut self, guard: &Guard) {
+        // Off the list; the entry itself (its keys) drops with the log.
+        if let Some(recent) = &self.recent {
+            self.table.recent.remove(recent);
+        }
         // The caller's one pin covers every write: when it was taken, each
         // record still held this transaction's pending version, so none had
         // left the index, and none is freed before the guard goes (whoever

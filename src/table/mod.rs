@@ -16,11 +16,13 @@ mod core;
 mod life;
 mod log;
 mod points;
+mod reads;
 
-pub(crate) use self::core::TableCore;
+pub(crate) use self::core::{ReadItem, TableCore};
 pub(crate) use self::life::Lifecycle;
 pub(crate) use self::log::{TableLog, Write, WriteLog};
 pub(crate) use self::points::{HashPoints, PointIndex};
+pub(crate) use self::reads::{ReadLog, TableReads};
 
 /// The bounds a key type must meet.
 pub trait Key: Ord + Clone + Send + Sync + 'static {}
