@@ -15,7 +15,7 @@
 mod common;
 
 use common::*;
-use multiverse::{Database, Session, SessionContext, Storage, Value};
+use multiverse::{Database, Isolation, Session, SessionContext, Storage, Value};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -665,6 +665,29 @@ for_each_store! {
             assert_boundary(&s, "after the next statement");
             assert_eq!(latest(&db, &t), vec![(1, account(11)), (2, account(2))]);
         }
+    }
+
+    /// Isolation is a system variable: in the context, versioned with
+    /// autocommit, copied by `sync_from` (and so with a switchover's move),
+    /// refused inside an explicit transaction, and used by the next
+    /// transaction the session begins.
+    fn isolation_is_a_system_variable_of_the_context(storage: Storage) {
+        let db = Database::new(storage);
+        let mut client = db.session();
+        assert_eq!(client.context().isolation(), Isolation::Snapshot);
+        let (system, _) = client.context().versions();
+        client.set_isolation(Isolation::Serializable).unwrap();
+        assert_eq!(client.context().versions().0, system + 1);
+        client.set_isolation(Isolation::Serializable).unwrap();
+        assert_eq!(client.context().versions().0, system + 1, "the same value changes nothing");
+        let mut backend = db.session();
+        assert_eq!(backend.sync_from(&client.context()).unwrap(), 1);
+        assert_eq!(backend.isolation(), Isolation::Serializable);
+        assert_eq!(backend.context(), client.context());
+        client.begin().unwrap();
+        assert_err!(client.set_isolation(Isolation::Snapshot), NotAllowedInTransaction);
+        assert_eq!(client.isolation(), Isolation::Serializable);
+        client.commit().unwrap();
     }
 
     // ---- ODP ----
