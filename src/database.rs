@@ -1219,6 +1219,7 @@ impl Database {
     /// ([`DatabaseBuilder::isolation`], [`Isolation::Snapshot`] unless set).
     /// While a [`switchover`](Self::switchover) drains this database, waits
     /// until it is over.
+    #[inline]
     pub fn begin(&self) -> Transaction {
         self.begin_with(self.shared.isolation)
     }
@@ -1229,6 +1230,7 @@ impl Database {
     }
 
     /// `begin_with` without the switchover's gate.
+    #[inline]
     pub(crate) fn begin_ungated(&self, isolation: Isolation) -> Transaction {
         Transaction::new(Arc::clone(&self.shared.core), isolation)
     }
@@ -1287,6 +1289,7 @@ impl Database {
     ///
     /// While a [`switchover`](Self::switchover) drains this database, waits
     /// until it is over.
+    #[inline]
     pub fn begin_with(&self, isolation: Isolation) -> Transaction {
         self.shared.switch.pass();
         self.begin_ungated(isolation)

@@ -118,7 +118,9 @@ pub struct Transaction {
     /// What a serializable transaction read, per table (SR2,
     /// `engine/serial.rs`); `None` for snapshot isolation. Written through
     /// `&self` by the reads (a `Transaction` is not `Sync`).
-    reads: Option<RefCell<Vec<Box<dyn ReadLog>>>>,
+    /// Boxed: a snapshot-isolation transaction (the common one) stays
+    /// small, cheap to move.
+    reads: Option<Box<RefCell<Vec<Box<dyn ReadLog>>>>>,
     /// Serializable: counted live (SR1) until dropped.
     serializable: bool,
 }
@@ -146,16 +148,14 @@ pub(crate) trait Ddl: Send {
 }
 
 impl Transaction {
+    #[inline]
     pub(crate) fn new(db: Arc<Engine>, isolation: Isolation) -> Self {
         let (slot, snapshot, reads) = match isolation {
             Isolation::Snapshot => {
                 let (slot, snapshot) = db.manager.begin();
                 (slot, snapshot, None)
             }
-            Isolation::Serializable => {
-                let (slot, snapshot) = db.manager.begin_serializable(|n| db.wait_readable(n));
-                (slot, snapshot, Some(RefCell::new(Vec::new())))
-            }
+            Isolation::Serializable => Self::begin_serializable(&db),
         };
         Transaction {
             db,
@@ -168,6 +168,17 @@ impl Transaction {
             serializable: reads.is_some(),
             reads,
         }
+    }
+
+    /// The snapshot and read set of a serializable transaction (SR1).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::type_complexity)]
+    fn begin_serializable(
+        db: &Arc<Engine>,
+    ) -> (Slot, u64, Option<Box<RefCell<Vec<Box<dyn ReadLog>>>>>) {
+        let (slot, snapshot) = db.manager.begin_serializable(|n| db.wait_readable(n));
+        (slot, snapshot, Some(Box::new(RefCell::new(Vec::new()))))
     }
 
     /// How this transaction is isolated (see [`Isolation`]).
@@ -601,7 +612,7 @@ impl Transaction {
     /// panics, the panic propagates before the commit takes a timestamp:
     /// nothing is committed, and the writes are rolled back.
     pub fn commit(mut self) -> Result<Timestamp> {
-        let reads = self.reads.take().map(RefCell::into_inner);
+        let reads = self.reads.take().map(|r| r.into_inner());
         match reads.filter(|r| !r.is_empty()) {
             // A local commit always gets a timestamp: the `None` arm is
             // never taken.
