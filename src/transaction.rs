@@ -120,10 +120,13 @@ pub struct Transaction {
     /// `&self` by the reads (a `Transaction` is not `Sync`).
     /// Boxed: a snapshot-isolation transaction (the common one) stays
     /// small, cheap to move.
-    reads: Option<Box<RefCell<Vec<Box<dyn ReadLog>>>>>,
+    reads: Option<ReadSet>,
     /// Serializable: counted live (SR1) until dropped.
     serializable: bool,
 }
+
+/// What a serializable transaction read, per table.
+type ReadSet = Box<RefCell<Vec<Box<dyn ReadLog>>>>;
 
 /// The commit that [`Ddl::commit`] runs: takes the timestamp, stamps and
 /// publishes, running the stamp it is given in the ordered step; `None` if
@@ -173,10 +176,7 @@ impl Transaction {
     /// The snapshot and read set of a serializable transaction (SR1).
     #[cold]
     #[inline(never)]
-    #[allow(clippy::type_complexity)]
-    fn begin_serializable(
-        db: &Arc<Engine>,
-    ) -> (Slot, u64, Option<Box<RefCell<Vec<Box<dyn ReadLog>>>>>) {
+    fn begin_serializable(db: &Arc<Engine>) -> (Slot, u64, Option<ReadSet>) {
         let (slot, snapshot) = db.manager.begin_serializable(|n| db.wait_readable(n));
         (slot, snapshot, Some(Box::new(RefCell::new(Vec::new()))))
     }
