@@ -81,10 +81,11 @@ enum State {
     Poisoned,
 }
 
-/// A snapshot-isolation transaction.
+/// A transaction, of snapshot isolation or serializable ([`Isolation`]).
 ///
 /// Reads (`get`, `read`, `scan`) see the database as of [`begin`] plus this
-/// transaction's own writes. Writes (`insert`, `update`, `modify`, `delete`)
+/// transaction's own writes; a serializable transaction also records them,
+/// for its commit to validate. Writes (`insert`, `update`, `modify`, `delete`)
 /// are first-updater-wins: a write to a key that another transaction wrote
 /// first (uncommitted, or committed after this snapshot) returns
 /// [`Error::WriteConflict`] and rolls the transaction back: at once, or
@@ -96,7 +97,8 @@ enum State {
 /// Forgetting a transaction (`std::mem::forget`) is safe but leaks, like a
 /// forgotten `MutexGuard`: its claims stay (every later write of a key it
 /// wrote is a `WriteConflict`), its snapshot holds garbage collection back
-/// for as long as the database lives, and the database's engine is never
+/// for as long as the database lives (a serializable one also makes every
+/// later commit record its write set), and the database's engine is never
 /// freed. Everything else goes on.
 ///
 /// [`begin`]: crate::Database::begin
@@ -581,7 +583,9 @@ impl Transaction {
     /// begin afterwards. `Err(Aborted)` if a conflict rolled the transaction
     /// back; `Err(NoSuchTable)` (and everything rolled back) if it wrote a
     /// table that [`Database::drop_table`](crate::Database::drop_table) has
-    /// dropped meanwhile.
+    /// dropped meanwhile; `Err(SerializationFailure)` (and everything rolled
+    /// back) if it is serializable, wrote, and read something that a
+    /// transaction committed after its snapshot wrote ([`Isolation`]).
     ///
     /// Returns a commit timestamp, under one rule that logs and replicas can
     /// rely on: **a transaction that wrote gets a timestamp that no other
@@ -1008,6 +1012,41 @@ impl<K: Key, T: Tuple> DoubleEndedIterator for Scan<'_, K, T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use crate::{Database, Storage, Timestamp};
+
+    /// Snapshot-isolation commits record their write sets only while a
+    /// serializable transaction is live (SR1): none before, one per commit
+    /// during, none after; and a serializable commit trims what the
+    /// watermark has passed.
+    #[test]
+    fn commits_record_write_sets_only_while_a_serializable_transaction_lives() {
+        use crate::table::dispatch;
+        use crate::Isolation::Serializable;
+        for storage in Storage::ALL {
+            let db = Database::new(storage);
+            let t = db.create_table::<u64, [i64; 1]>("t").unwrap();
+            let listed = || dispatch!(t, core => core.recent.len());
+            db.transact(|tx| tx.insert(&t, 1, [1])).unwrap();
+            assert_eq!(listed(), 0, "{storage}");
+            let mut s = db.begin_with(Serializable);
+            db.transact(|tx| tx.insert(&t, 2, [2])).unwrap();
+            db.transact(|tx| tx.insert(&t, 3, [3])).unwrap();
+            assert_eq!(listed(), 2, "{storage}");
+            s.insert(&t, 4, [4]).unwrap();
+            s.commit().unwrap();
+            assert_eq!(listed(), 3, "{storage}: the serializable commit's own");
+            db.transact(|tx| tx.insert(&t, 5, [5])).unwrap();
+            assert_eq!(listed(), 3, "{storage}: none live");
+            // Nobody reads below the newest commit now: a validating
+            // commit trims every entry.
+            db.vacuum();
+            let mut s = db.begin_with(Serializable);
+            assert_eq!(s.get(&t, &1).unwrap(), Some([1]));
+            s.insert(&t, 6, [6]).unwrap();
+            db.transact(|tx| tx.insert(&t, 7, [7])).unwrap();
+            s.commit().unwrap();
+            assert_eq!(listed(), 2, "{storage}: the last two commits'");
+        }
+    }
 
     /// The seam for committed versions from outside: a transaction's writes
     /// committed at a timestamp decided elsewhere are seen exactly from that

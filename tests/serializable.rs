@@ -345,11 +345,19 @@ for_each_store! {
         }
     }
 
-    /// **G2-item with point reads.** As above, each reading the two rows by
-    /// id (`get`), not by a scan.
+    /// **G2-item with point reads.** As above, each reading the other's row
+    /// by id (`get`), not by a scan; also through a hash index.
     fn g2_item_write_skew_with_point_reads_under_both(storage: Storage) {
-        for iso in BOTH {
-            let (db, t) = setup(storage);
+        for (iso, hashed) in [(Snapshot, false), (Serializable, false), (Serializable, true)] {
+            let (db, t) = if hashed {
+                // Point reads through the hash index.
+                let db = Database::new(storage);
+                let t: Test = db.create_hash_table("test").unwrap();
+                common::load(&db, &t, [(1, [10]), (2, [20])]);
+                (db, t)
+            } else {
+                setup(storage)
+            };
             let mut t1 = db.begin_with(iso);
             let mut t2 = db.begin_with(iso);
             assert_eq!(select_id(&t1, &t, 2), Some(20));

@@ -635,7 +635,7 @@ fn assert_serial(snapshot: u64, serial: Option<u64>, w: u64) {
 #[test]
 fn sr1_a_commit_racing_a_serializable_begin_is_seen_or_listed() {
     use multiverse::model::Recents;
-    model_with_bound(3, || {
+    model_with_bound(6, || {
         let engine = Engine::new();
         let table = Recents::new();
         let writer = {
@@ -661,7 +661,7 @@ fn sr1_a_commit_racing_a_serializable_begin_is_seen_or_listed() {
 #[test]
 fn sr2_a_write_landing_in_the_validation_window_fails_the_reader() {
     use multiverse::model::Recents;
-    model_with_bound(3, || {
+    model_with_bound(6, || {
         let engine = Engine::new();
         let table = Recents::new();
         let s = engine.begin_serializable();
@@ -682,7 +682,7 @@ fn sr2_a_write_landing_in_the_validation_window_fails_the_reader() {
 #[test]
 fn sr2_of_two_write_skewed_serializable_transactions_at_most_one_commits() {
     use multiverse::model::Recents;
-    model_with_bound(3, || {
+    model_with_bound(6, || {
         let engine = Engine::new();
         let table = Recents::new();
         let (s1, s2) = (engine.begin_serializable(), engine.begin_serializable());

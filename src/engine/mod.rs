@@ -15,7 +15,8 @@
 //! Each layer imports only the ones below it. The vacuum thread gets what it
 //! sweeps through [`Sweep`], not through the database above it; the redo log,
 //! a transaction-state table and sessions attach here (the ordered publish
-//! step in [`manager`] is where a log append or a validation will run).
+//! step in [`manager`] is where a log append runs; serializable validation
+//! runs just before a timestamp is taken, [`serial`]).
 
 pub(crate) mod gc;
 pub(crate) mod manager;

@@ -34,8 +34,9 @@
 //!   with timestamp `c` in the ordered step (no user code: ids only).
 //! * `S`, at begin, increments the count, *then* does a read-modify-write
 //!   of the clock (adding 0: `AcqRel`) that reads `n`, waits until its
-//!   snapshot clock reaches `n`, and only then takes its snapshot, so
-//!   `s ≥ n`. Both read-modify-writes are on the one clock word. If `C`'s
+//!   snapshot clock reaches `n` (`n` published; under a durable horizon
+//!   also durable, `Engine::wait_readable`), and only then takes its
+//!   snapshot, so `s ≥ n`. Both read-modify-writes are on the one clock word. If `C`'s
 //!   came first in its modification order, `c ≤ n ≤ s`: not a commit `S`
 //!   checks. If `S`'s came first, `C`'s reads it or a later
 //!   read-modify-write of that word (every modification of the clock is
