@@ -112,6 +112,112 @@ pub fn table(results: &[Measurement], config: &Config) -> String {
         }
     }
     out.push_str(&summary(&groups));
+    out.push_str(&serializable(&groups));
+    out
+}
+
+/// The peer a serializable twin is held against.
+const SERIALIZABLE_PEER: &str = "surrealmx-ssi";
+
+/// The serializable twins (`mv-<store>-ser`, see
+/// [`crate::subjects::SERIALIZABLE`]) of one cell, each with its
+/// snapshot-isolation twin, in sweep order.
+fn twins<'a>(group: &[&'a Measurement]) -> Vec<(&'a Measurement, &'a Measurement)> {
+    let marker = crate::subjects::SERIALIZABLE;
+    group
+        .iter()
+        .filter(|m| m.kind == Kind::Engine && m.subject.contains(marker))
+        .filter_map(|ser| {
+            let si = ser.subject.replacen(marker, "", 1);
+            let si = group.iter().find(|m| m.subject == si)?;
+            Some((*ser, *si))
+        })
+        .collect()
+}
+
+/// The median of `xs` (the mean of the middle two for an even count), or
+/// `None` if there are none.
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(xs[n / 2]),
+        _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
+    }
+}
+
+/// Issue 14's comparison, if the sweep ran serializable twins beside their
+/// snapshot-isolation twins: per cell and twin, the serializable
+/// throughput against snapshot isolation's (target ≥ 0.8x) and against
+/// surrealmx-ssi's (target ≥ 2x), and both abort rates; then per cell the
+/// median and the lowest of the ratios over the twins.
+fn serializable(groups: &[(&'static str, usize, Vec<&Measurement>)]) -> String {
+    let mut out = String::new();
+    let mut cells = Vec::new();
+    for (workload, threads, group) in groups {
+        let pairs = twins(group);
+        if pairs.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nserializable: each -ser twin against its snapshot-isolation twin (target: >= 0.80x) and {SERIALIZABLE_PEER} (target: >= 2x)\n  {:<17} {:>7} {:<26} {:>10} {:>7} {:>8} {:>9} {:>10}",
+                "workload", "threads", "subject", "txn/s", "vs SI", "vs ssi", "SI aborts", "ser aborts"
+            );
+        }
+        let peer = group
+            .iter()
+            .find(|m| m.subject == SERIALIZABLE_PEER)
+            .map(|m| m.throughput());
+        let (mut vs_si, mut vs_peer) = (Vec::new(), Vec::new());
+        for (ser, si) in pairs {
+            if si.throughput() > 0.0 {
+                vs_si.push(ser.throughput() / si.throughput());
+            }
+            if let Some(p) = peer.filter(|&p| p > 0.0) {
+                vs_peer.push(ser.throughput() / p);
+            }
+            let _ = writeln!(
+                out,
+                "  {:<17} {:>7} {:<26} {:>10} {:>7} {:>8} {:>8.2}% {:>9.2}%",
+                workload,
+                threads,
+                ser.subject,
+                rate(ser.throughput()),
+                ratio(ser.throughput(), Some(si.throughput())),
+                ratio(ser.throughput(), peer),
+                100.0 * si.abort_rate(),
+                100.0 * ser.abort_rate(),
+            );
+        }
+        let low = |xs: &[f64]| xs.iter().copied().min_by(f64::total_cmp);
+        let shown = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2}x"));
+        cells.push(format!(
+            "  {:<17} {:>7} {:>12} {:>9} {:>12} {:>9} {:>10}",
+            workload,
+            threads,
+            shown(median(vs_si.clone())),
+            shown(low(&vs_si)),
+            shown(median(vs_peer.clone())),
+            shown(low(&vs_peer)),
+            group
+                .iter()
+                .find(|m| m.subject == SERIALIZABLE_PEER)
+                .map_or("-".into(), |m| format!("{:.2}%", 100.0 * m.abort_rate())),
+        ));
+    }
+    if !cells.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nserializable per cell, over the twins: the median and the lowest ratio\n  {:<17} {:>7} {:>12} {:>9} {:>12} {:>9} {:>10}",
+            "workload", "threads", "vs SI median", "lowest", "vs ssi median", "lowest", "ssi aborts"
+        );
+        for c in cells {
+            let _ = writeln!(out, "{c}");
+        }
+    }
     out
 }
 
@@ -548,6 +654,40 @@ mod tests {
             .unwrap_or_else(|| panic!("no summary row for {workload} in\n{text}"));
         let columns: Vec<String> = row.split_whitespace().map(String::from).collect();
         columns[columns.len() - 3..].to_vec()
+    }
+
+    /// Each serializable twin is held against its own snapshot-isolation
+    /// twin and surrealmx-ssi; the per-cell line takes the median and the
+    /// lowest over the twins; a sweep without twins has no such section.
+    #[test]
+    fn serializable_twins_are_compared_with_their_own_si_twin_and_ssi() {
+        let w = "ycsb-a";
+        let mut results = vec![
+            cell("mv-o2n", Kind::Engine, w, 100_000),
+            cell("mv-n2o+hash", Kind::Engine, w, 200_000),
+            cell("mv-o2n-ser", Kind::Engine, w, 90_000),
+            cell("mv-n2o+hash-ser", Kind::Engine, w, 100_000),
+            cell("surrealmx-ssi", Kind::Peer, w, 50_000),
+        ];
+        results[2].aborts = 10_000;
+        let text = serializable(&groups(&results));
+        let row = |subject: &str| -> Vec<String> {
+            let line = text
+                .lines()
+                .find(|l| l.split_whitespace().nth(2) == Some(subject))
+                .unwrap_or_else(|| panic!("no row for {subject} in\n{text}"));
+            // After the workload, threads, subject and txn/s ("90.0 K").
+            line.split_whitespace().skip(5).map(String::from).collect()
+        };
+        assert_eq!(row("mv-o2n-ser"), ["0.90x", "1.80x", "0.00%", "10.00%"]);
+        assert_eq!(row("mv-n2o+hash-ser"), ["0.50x", "2.00x", "0.00%", "0.00%"]);
+        let cell_line = text.lines().last().unwrap();
+        let columns: Vec<&str> = cell_line.split_whitespace().collect();
+        assert_eq!(
+            columns,
+            [w, "2", "0.70x", "0.50x", "1.90x", "1.80x", "0.00%"]
+        );
+        assert_eq!(serializable(&groups(&sweep(w))), "");
     }
 
     #[test]

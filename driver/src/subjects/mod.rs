@@ -4,7 +4,12 @@
 //! multiverse subject is `mv-<store>` (skiplist index) or `mv-<store>+hash`
 //! (a hash index for point operations beside the skiplist) under the default
 //! GC policy, with `/<policy>` appended for another one
-//! (`mv-delta+hash/cooperative`).
+//! (`mv-delta+hash/cooperative`). Those run under snapshot isolation; each
+//! has a serializable twin, its name with `-ser` before any policy
+//! (`mv-delta+hash-ser`, `mv-delta+hash-ser/cooperative`), the same adapter
+//! with every transaction begun under `Isolation::Serializable`. The twins
+//! are not in the default experiment: `--subjects` names them, `all`
+//! includes them.
 //!
 //! The durable experiment has subjects of its own ([`durable`]), on
 //! scratch directories: `mv-<store>-sync`, `mv-<store>-buffered` and
@@ -32,7 +37,7 @@ pub use self::sqlite::Sqlite;
 pub use self::surrealmx::{Isolation, Surrealmx};
 
 use crate::subject::{Kind, Subject};
-use ::multiverse::{GcPolicy, Storage};
+use ::multiverse::{GcPolicy, Isolation as MvIsolation, Storage};
 use std::path::{Path, PathBuf};
 
 /// A subject the driver can build, fresh, for each measurement.
@@ -59,20 +64,32 @@ impl Entry {
     }
 }
 
+/// What marks a serializable twin's name (`mv-o2n-ser`).
+pub const SERIALIZABLE: &str = "-ser";
+
 /// The name of multiverse with `storage` under `gc`, with a hash index if
-/// `hash`.
-pub fn multiverse_name(storage: Storage, gc: GcPolicy, hash: bool) -> String {
+/// `hash`, its transactions under `isolation`.
+pub fn multiverse_name(
+    storage: Storage,
+    gc: GcPolicy,
+    hash: bool,
+    isolation: MvIsolation,
+) -> String {
     let index = if hash { "+hash" } else { "" };
+    let level = match isolation {
+        MvIsolation::Snapshot => "",
+        MvIsolation::Serializable => SERIALIZABLE,
+    };
     if gc == GcPolicy::default() {
-        format!("mv-{}{index}", storage.name())
+        format!("mv-{}{index}{level}", storage.name())
     } else {
-        format!("mv-{}{index}/{}", storage.name(), gc.name())
+        format!("mv-{}{index}{level}/{}", storage.name(), gc.name())
     }
 }
 
 /// Every subject: each multiverse store, without and with the hash index,
-/// under each GC policy (the default policy first), then the peers, then
-/// the ceilings.
+/// under each GC policy (the default policy first), under snapshot
+/// isolation and then serializable, then the peers, then the ceilings.
 pub fn all() -> Vec<Entry> {
     let mut all = Vec::new();
     let mut policies = vec![GcPolicy::default()];
@@ -81,14 +98,16 @@ pub fn all() -> Vec<Entry> {
             .into_iter()
             .filter(|&p| p != GcPolicy::default()),
     );
-    for gc in policies {
-        for hash in [false, true] {
-            for storage in Storage::ALL {
-                all.push(Entry::new(
-                    multiverse_name(storage, gc, hash),
-                    Kind::Engine,
-                    move || Multiverse::new(storage, gc, hash),
-                ));
+    for isolation in [MvIsolation::Snapshot, MvIsolation::Serializable] {
+        for &gc in &policies {
+            for hash in [false, true] {
+                for storage in Storage::ALL {
+                    all.push(Entry::new(
+                        multiverse_name(storage, gc, hash, isolation),
+                        Kind::Engine,
+                        move || Multiverse::new(storage, gc, hash, isolation),
+                    ));
+                }
             }
         }
     }
@@ -156,12 +175,14 @@ pub fn durable(base: &Path) -> Vec<Entry> {
 }
 
 /// The subjects of the default experiment: every store, without and with
-/// the hash index, under the default GC policy, every peer mode and both
-/// ceilings.
+/// the hash index, under the default GC policy and snapshot isolation,
+/// every peer mode and both ceilings.
 pub fn default_names() -> Vec<String> {
     all()
         .into_iter()
-        .filter(|e| e.kind != Kind::Engine || !e.name.contains('/'))
+        .filter(|e| {
+            e.kind != Kind::Engine || !(e.name.contains('/') || e.name.contains(SERIALIZABLE))
+        })
         .map(|e| e.name)
         .collect()
 }
@@ -260,6 +281,40 @@ mod tests {
             }
             assert_eq!(read(&*s, 2), expected(2, attrs, 1, 0), "{}", e.name);
         }
+    }
+
+    /// Every snapshot-isolation multiverse subject has exactly one
+    /// serializable twin, no two subjects share a name, and the default
+    /// experiment runs no twin.
+    #[test]
+    fn every_multiverse_subject_has_one_serializable_twin_outside_the_default() {
+        let all = all();
+        let names: Vec<&str> = all.iter().map(|e| e.name.as_str()).collect();
+        let unique: std::collections::HashSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len());
+        let twins = all
+            .iter()
+            .filter(|e| e.kind == Kind::Engine && e.name.contains(SERIALIZABLE))
+            .count();
+        assert_eq!(
+            2 * twins,
+            all.iter().filter(|e| e.kind == Kind::Engine).count()
+        );
+        for storage in Storage::ALL {
+            for gc in GcPolicy::ALL {
+                for hash in [false, true] {
+                    let si = multiverse_name(storage, gc, hash, MvIsolation::Snapshot);
+                    let ser = multiverse_name(storage, gc, hash, MvIsolation::Serializable);
+                    assert!(!si.contains(SERIALIZABLE), "{si}");
+                    assert!(unique.contains(si.as_str()) && unique.contains(ser.as_str()));
+                }
+            }
+        }
+        assert!(names.contains(&"mv-o2n-ser") && names.contains(&"mv-delta+hash-ser"));
+        assert!(default_names()
+            .iter()
+            .all(|n| !n.starts_with("mv-") || !n.contains(SERIALIZABLE)));
+        assert!(default_names().contains(&"mv-o2n".to_string()));
     }
 
     #[test]
