@@ -28,8 +28,9 @@ static ALLOC: multiverse_driver::alloc::Counting = multiverse_driver::alloc::Cou
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Subjects, comma-separated (see --list); `all` adds every GC policy.
-    /// Default: every store under the default GC policy, every peer and
+    /// Subjects, comma-separated (see --list); `all` adds every GC policy
+    /// and the serializable twins (`mv-<store>-ser`). Default: every store
+    /// under the default GC policy and snapshot isolation, every peer and
     /// both ceilings.
     #[arg(long, value_delimiter = ',')]
     subjects: Vec<String>,
@@ -315,7 +316,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
         println!(
-            "subjects (default: every store under the default GC policy, the peers, the ceilings):"
+            "subjects (default: every store under the default GC policy and snapshot isolation, \
+             the peers, the ceilings):"
         );
         for e in subjects::all() {
             println!("  {:<28} {}", e.name, e.kind);
