@@ -17,49 +17,13 @@
 #[macro_use]
 mod common;
 
+use common::hermitage::*;
 use multiverse::{Database, Error, Isolation, Storage, Table, Timestamp, Transaction};
 use std::sync::{Arc, Barrier};
 
 use Isolation::{Serializable, Snapshot};
 
-/// `test (id int primary key, value int)`.
-type Test = Table<u32, [i64; 1]>;
-
 const BOTH: [Isolation; 2] = [Snapshot, Serializable];
-
-/// A database whose `test` table holds (1, 10) and (2, 20), committed.
-fn setup(storage: Storage) -> (Database, Test) {
-    let db = Database::new(storage);
-    let t: Test = db.create_table("test").unwrap();
-    common::load(&db, &t, [(1, [10]), (2, [20])]);
-    (db, t)
-}
-
-/// `select * from test where P`: the (id, value) rows `tx` sees.
-fn select(tx: &Transaction, t: &Test, p: impl Fn(i64) -> bool) -> Vec<(u32, i64)> {
-    tx.scan(t, ..)
-        .unwrap()
-        .map(|(id, [v])| (id, v))
-        .filter(|&(_, v)| p(v))
-        .collect()
-}
-
-fn select_all(tx: &Transaction, t: &Test) -> Vec<(u32, i64)> {
-    select(tx, t, |_| true)
-}
-
-fn select_id(tx: &Transaction, t: &Test, id: u32) -> Option<i64> {
-    tx.get(t, &id).unwrap().map(|[v]| v)
-}
-
-fn update(tx: &mut Transaction, t: &Test, id: u32, value: i64) -> Result<(), Error> {
-    tx.update(t, &id, [value])
-}
-
-/// The committed state.
-fn committed(db: &Database, t: &Test) -> Vec<(u32, i64)> {
-    select_all(&db.begin_with(Snapshot), t)
-}
 
 /// The outcome of a commit, by variant: `Ok`, or the error.
 fn outcome(r: Result<Timestamp, Error>) -> Result<(), Error> {

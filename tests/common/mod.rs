@@ -34,6 +34,8 @@
 
 #![allow(dead_code)]
 
+pub mod hermitage;
+
 use multiverse::{Database, Key, Storage, Table, Timestamp, Transaction, Tuple};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
