@@ -1400,6 +1400,52 @@ impl Database {
     pub fn snapshot_at(&self, ts: Timestamp) -> Result<Snapshot> {
         Snapshot::at(Arc::clone(&self.shared.core), ts)
     }
+
+    /// Begins a snapshot-isolation transaction that reads at `ts`, an
+    /// earlier snapshot — the one a timestamp service chose for a
+    /// transaction over several databases (`multiverse-cluster`). It
+    /// writes as any transaction does (W1: a key committed above `ts` is a
+    /// `WriteConflict`); commit it with [`Transaction::commit_at`] to keep
+    /// the databases' timestamps in step. The errors of
+    /// [`snapshot_at`](Self::snapshot_at): `SnapshotTooOld`,
+    /// `SnapshotInFuture`.
+    ///
+    /// ```
+    /// use multiverse::{Database, Error, Storage};
+    ///
+    /// let db = Database::new(Storage::TimeTravel);
+    /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// let mut tx = db.begin();
+    /// let then = tx.snapshot(); // held: the collector keeps what it reads
+    /// db.transact(|tx| tx.insert(&t, 1, [1]))?;
+    /// let mut old = db.begin_at(then)?;
+    /// assert_eq!(old.get(&t, &1)?, None);
+    /// assert!(matches!(old.insert(&t, 1, [2]), Err(Error::WriteConflict { .. })));
+    /// # tx.rollback();
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn begin_at(&self, ts: Timestamp) -> Result<Transaction> {
+        use crate::engine::manager::BeginAtError;
+        let core = &self.shared.core;
+        self.shared.switch.pass();
+        match core.manager.begin_at(ts.0) {
+            Ok(slot) => Ok(Transaction::new_at(Arc::clone(core), slot, ts.0)),
+            Err(BeginAtError::TooOld { oldest }) => Err(Error::SnapshotTooOld {
+                requested: ts,
+                oldest: Timestamp(oldest),
+            }),
+            Err(BeginAtError::InFuture { newest }) => Err(Error::SnapshotInFuture {
+                requested: ts,
+                newest: Timestamp(newest),
+            }),
+        }
+    }
+
+    /// The newest commit's timestamp: what a snapshot taken now reads at,
+    /// without registering one.
+    pub fn newest_commit(&self) -> Timestamp {
+        Timestamp(self.shared.core.manager.snapshot())
+    }
 }
 
 impl fmt::Debug for Database {

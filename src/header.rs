@@ -42,6 +42,20 @@ pub(crate) const RETIRED: u64 = TXN_BIT;
 pub struct Timestamp(pub(crate) u64);
 
 impl Timestamp {
+    /// The largest timestamp [`Transaction::commit_at`](crate::Transaction::commit_at)
+    /// accepts (2⁶²): local commits can follow it for longer than any
+    /// machine runs before the clock reaches the bit that tags uncommitted
+    /// versions.
+    pub const MAX: Timestamp = Timestamp(1 << 62);
+
+    /// A timestamp from a number: one handed out by a timestamp service of
+    /// the caller's (a 2PC coordinator's), for
+    /// [`Transaction::commit_at`](crate::Transaction::commit_at) and
+    /// [`Database::begin_at`](crate::Database::begin_at).
+    pub const fn new(n: u64) -> Timestamp {
+        Timestamp(n)
+    }
+
     /// The clock value as a number.
     pub fn get(self) -> u64 {
         self.0

@@ -151,6 +151,22 @@ pub(crate) trait Ddl: Send {
 }
 
 impl Transaction {
+    /// A snapshot-isolation transaction reading at `ts`, an earlier
+    /// snapshot registered in `slot` (`Database::begin_at`).
+    pub(crate) fn new_at(db: Arc<Engine>, slot: Slot, ts: u64) -> Self {
+        Transaction {
+            db,
+            slot: Some(slot),
+            snapshot: ts,
+            me: 0,
+            state: State::Active,
+            logs: Vec::new(),
+            ddl: None,
+            serializable: false,
+            reads: None,
+        }
+    }
+
     #[inline]
     pub(crate) fn new(db: Arc<Engine>, isolation: Isolation) -> Self {
         let (slot, snapshot, reads) = match isolation {
@@ -641,15 +657,56 @@ impl Transaction {
     }
 
     /// Commits at `ts`, a commit timestamp decided elsewhere (a replayed
-    /// log record, a 2PC coordinator): the seam of docs/design.md, "Seams
-    /// for committed versions from outside". The writes went through the
-    /// ordinary write path (claims, W1); they are stamped with `ts` and
-    /// published in timestamp order, indistinguishable from a local
-    /// commit. `Ok(None)`, and everything rolled back, if `ts` is not above
-    /// every timestamp handed out so far.
-    #[cfg_attr(not(test), allow(dead_code))] // replay (issue 12) and 2PC (issue 15) call it
-    pub(crate) fn commit_at(self, ts: u64) -> Result<Option<Timestamp>> {
-        self.commit_with(|manager, stamp, ordered| manager.commit_at(ts, stamp, ordered))
+    /// log record, a two-phase commit's coordinator — `multiverse-cluster`
+    /// calls it): the seam of docs/design.md, "Seams for committed
+    /// versions from outside". The writes went through the ordinary write
+    /// path (claims, W1); they are stamped with `ts` and published in
+    /// timestamp order, indistinguishable from a local commit, and the
+    /// database's clock jumps to `ts` (the timestamps it skips were handed
+    /// to nobody). Whoever calls it keeps every commit of the database in
+    /// one timestamp order: `Ok(None)`, and everything rolled back, if `ts`
+    /// is not above every timestamp handed out so far. A transaction that
+    /// wrote nothing returns `Ok(Some(snapshot))` and moves no clock.
+    ///
+    /// A serializable transaction that read is not validated here (its
+    /// validation is atomic with taking a timestamp of this database's
+    /// own clock, SR2): `Err(InvalidArgument)`, and everything rolled back.
+    ///
+    /// ```
+    /// use multiverse::{Database, Storage, Timestamp};
+    ///
+    /// let db = Database::new(Storage::AppendOnlyN2O);
+    /// let t = db.create_table::<u64, [i64; 1]>("t")?;
+    /// let mut tx = db.begin();
+    /// tx.insert(&t, 1, [7])?;
+    /// assert_eq!(tx.commit_at(Timestamp::new(100))?, Some(Timestamp::new(100)));
+    /// assert_eq!(db.newest_commit(), Timestamp::new(100));
+    /// let mut late = db.begin();
+    /// late.insert(&t, 2, [8])?;
+    /// assert_eq!(late.commit_at(Timestamp::new(50))?, None); // rolled back
+    /// assert_eq!(db.snapshot().get(&t, &2)?, None);
+    /// # Ok::<(), multiverse::Error>(())
+    /// ```
+    pub fn commit_at(mut self, ts: Timestamp) -> Result<Option<Timestamp>> {
+        let refused = if ts > Timestamp::MAX {
+            Some("a commit timestamp above Timestamp::MAX")
+        } else if self
+            .reads
+            .as_ref()
+            .is_some_and(|r| !RefCell::borrow(r).is_empty())
+        {
+            Some("commit_at does not validate a serializable transaction's reads")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            // Dropping `self` rolls the writes back.
+            self.state = State::Aborted;
+            return Err(Error::InvalidArgument {
+                reason: reason.into(),
+            });
+        }
+        self.commit_with(|manager, stamp, ordered| manager.commit_at(ts.0, stamp, ordered))
     }
 
     /// The commit protocol, with the timestamp taken by `take_ts` (which
@@ -1040,7 +1097,7 @@ impl<K: Key, T: Tuple> DoubleEndedIterator for Scan<'_, K, T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use crate::{Database, Storage, Timestamp};
+    use crate::{Database, Error, Isolation, Storage, Timestamp};
 
     /// Snapshot-isolation commits record their write sets only while a
     /// serializable transaction is live (SR1): none before, one per commit
@@ -1082,6 +1139,30 @@ mod tests {
     /// timestamp on, on every store; a timestamp that is not above the clock
     /// is refused and the writes are rolled back.
     #[test]
+    fn commit_at_refuses_unvalidated_serializable_reads_and_timestamps_above_max() {
+        for storage in Storage::ALL {
+            let db = Database::new(storage);
+            let t = db.create_table::<u64, [i64; 1]>("t").unwrap();
+            let mut tx = db.begin_with(Isolation::Serializable);
+            tx.get(&t, &1).unwrap();
+            tx.insert(&t, 2, [2]).unwrap();
+            assert!(matches!(
+                tx.commit_at(Timestamp(10)),
+                Err(Error::InvalidArgument { .. })
+            ));
+            let mut tx = db.begin();
+            tx.insert(&t, 2, [2]).unwrap();
+            assert!(matches!(
+                tx.commit_at(Timestamp(Timestamp::MAX.0 + 1)),
+                Err(Error::InvalidArgument { .. })
+            ));
+            // Both rolled back: the key is free, the clock did not move.
+            assert_eq!(db.newest_commit(), Timestamp(1), "{storage}");
+            db.transact(|tx| tx.insert(&t, 2, [3])).unwrap();
+        }
+    }
+
+    #[test]
     fn commit_at_installs_committed_versions_at_a_given_timestamp() {
         for storage in Storage::ALL {
             let db = Database::new(storage);
@@ -1092,7 +1173,7 @@ mod tests {
             tx.update(&t, &1, [2]).unwrap();
             tx.insert(&t, 2, [2]).unwrap();
             assert_eq!(
-                tx.commit_at(100).unwrap(),
+                tx.commit_at(Timestamp(100)).unwrap(),
                 Some(Timestamp(100)),
                 "{storage}"
             );
@@ -1110,7 +1191,7 @@ mod tests {
             let mut tx = db.begin();
             tx.update(&t, &1, [4]).unwrap();
             tx.insert(&t, 3, [4]).unwrap();
-            assert_eq!(tx.commit_at(101).unwrap(), None, "{storage}");
+            assert_eq!(tx.commit_at(Timestamp(101)).unwrap(), None, "{storage}");
             let tx = db.begin();
             assert_eq!(tx.get(&t, &1).unwrap(), Some([3]), "{storage}");
             assert_eq!(tx.get(&t, &3).unwrap(), None, "{storage}");
