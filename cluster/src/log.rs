@@ -41,6 +41,9 @@
 //! with `InvalidData`, naming both offsets. "Follows" means: going on from
 //! the bad frame by the length fields, through frames that fit in the file,
 //! until one is whole (damage) or one runs past the end (a torn tail).
+//! One case cannot be caught: damage to a length field that makes its frame
+//! run past the end of the file looks exactly like a torn write, and is cut
+//! (only a checksum of the header alone could tell them apart).
 //!
 //! The rule assumes that a crash keeps the appended bytes in order. That
 //! holds for [`SimDisk`] by construction; a real file system that writes
