@@ -4,4 +4,5 @@
 //!
 //! See the README's "Partitions and two-phase commit".
 
+pub mod log;
 pub mod protocol;
