@@ -4,5 +4,20 @@
 //!
 //! See the README's "Partitions and two-phase commit".
 
+mod cluster;
+mod error;
+mod gts;
 pub mod log;
+mod message;
+mod partition;
 pub mod protocol;
+mod record;
+mod schema;
+
+pub use cluster::{
+    Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing, DEFAULT_WAIT,
+};
+pub use error::{Error, Result};
+pub use gts::{LocalGts, TimestampService};
+pub use message::{Endpoint, Envelope, Message, Path, Transport, TxnId};
+pub use partition::{PartitionStats, Protocol};

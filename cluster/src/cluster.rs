@@ -1,0 +1,742 @@
+//! The cluster: partitions, the timestamp service, the in-memory
+//! transport, and the client's transactions.
+
+use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
+use std::ops::RangeBounds;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use multiverse::{Key, Persist, Storage, Table, Tuple};
+
+use crate::error::{Error, Result};
+use crate::gts::{LocalGts, TimestampService};
+use crate::message::{Endpoint, Envelope, Message, Path, Transport, TxnId};
+use crate::partition::{Disk, Local, Partition, PartitionStats, Protocol};
+use crate::protocol::Decision;
+use crate::record::Write;
+use crate::schema::Schema;
+
+/// The default bound on a reader's or committer's wait for a prepared
+/// transaction's decision before it asks the participants itself.
+pub const DEFAULT_WAIT: Duration = Duration::from_millis(100);
+
+/// Builds a [`Cluster`].
+pub struct ClusterBuilder {
+    partitions: usize,
+    storage: Storage,
+    dir: Option<PathBuf>,
+    sim: Option<Vec<crate::log::SimDisk>>,
+    schema: Schema,
+    protocol: Protocol,
+    wait: Duration,
+    gts: Option<Arc<dyn TimestampService>>,
+    transport: Option<Arc<dyn Transport>>,
+    error: Option<Error>,
+}
+
+/// N partitions, each a multiverse `Database` that owns a hash share of
+/// every table's keys; transactions over them at one snapshot of the
+/// timestamp service; two-phase commit in which the first participant
+/// coordinates. A cheap `Clone` handle.
+///
+/// ```
+/// use multiverse_cluster::Cluster;
+///
+/// let cluster = Cluster::builder().partitions(4).table::<u64, [i64; 1]>("accounts").build()?;
+/// let accounts = cluster.table::<u64, [i64; 1]>("accounts")?;
+/// cluster.transact(|tx| {
+///     for id in 0..8 {
+///         tx.insert(&accounts, id, [100])?;
+///     }
+///     Ok(())
+/// })?;
+/// // A transfer between two partitions commits on both, or on neither.
+/// let (a, b) = (0, 1);
+/// assert_ne!(accounts.partition_of(&a), accounts.partition_of(&b));
+/// cluster.transact(|tx| {
+///     tx.update(&accounts, &a, [70])?;
+///     tx.update(&accounts, &b, [130])
+/// })?;
+/// let mut tx = cluster.begin();
+/// assert_eq!(tx.get(&accounts, &a)?, Some([70]));
+/// assert_eq!(tx.get(&accounts, &b)?, Some([130]));
+/// # Ok::<(), multiverse_cluster::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub parts: Vec<Arc<Partition>>,
+    pub gts: Arc<dyn TimestampService>,
+    pub schema: Arc<Schema>,
+    pub waiters: Arc<Waiters>,
+    pub transport: Arc<dyn Transport>,
+    pub wait: Duration,
+}
+
+/// Clients waiting for outcomes.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    next: AtomicU64,
+    slots: Mutex<HashMap<u64, Option<(Decision, Path)>>>,
+    done: Condvar,
+}
+
+impl Waiters {
+    fn register(&self) -> u64 {
+        // Relaxed: only uniqueness matters.
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, None);
+        id
+    }
+
+    pub fn complete(&self, client: u64, decision: Decision, path: Path) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot @ None) = slots.get_mut(&client) {
+            *slot = Some((decision, path));
+            self.done.notify_all();
+        }
+    }
+
+    /// The outcome, if it came (and forgets the client).
+    pub fn poll(&self, client: u64) -> Option<(Decision, Path)> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let got = *slots.get(&client)?;
+        if got.is_some() {
+            slots.remove(&client);
+        }
+        got
+    }
+
+    fn wait(&self, client: u64, timeout: Duration) -> Option<(Decision, Path)> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(Some(got)) = slots.get(&client) {
+                let got = *got;
+                slots.remove(&client);
+                return Some(got);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                slots.remove(&client);
+                return None;
+            }
+            slots = self
+                .done
+                .wait_timeout(slots, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// The in-memory transport: delivers every envelope at once, on the
+/// sending thread, breadth first (no handler runs inside another).
+pub(crate) struct InMemory {
+    parts: Mutex<Vec<std::sync::Weak<Partition>>>,
+    waiters: Arc<Waiters>,
+}
+
+impl Transport for InMemory {
+    fn send(&self, envelopes: Vec<Envelope>) {
+        let parts = self.parts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut queue: VecDeque<Envelope> = envelopes.into();
+        let mut outbox = Vec::new();
+        while let Some(env) = queue.pop_front() {
+            match env.to {
+                Endpoint::Partition(i) => {
+                    if let Some(p) = parts.get(i).and_then(|p| p.upgrade()) {
+                        p.handle(env, &mut outbox);
+                        queue.extend(outbox.drain(..));
+                    }
+                }
+                Endpoint::Client(c) => {
+                    if let Message::Outcome { decision, .. } = env.msg {
+                        self.waiters.complete(c, decision, env.path);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        ClusterBuilder {
+            partitions: 2,
+            storage: Storage::AppendOnlyN2O,
+            dir: None,
+            sim: None,
+            schema: Schema::default(),
+            protocol: Protocol::default(),
+            wait: DEFAULT_WAIT,
+            gts: None,
+            transport: None,
+            error: None,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// How many partitions (default 2; 1 to 1024).
+    pub fn partitions(mut self, n: usize) -> Self {
+        self.partitions = n;
+        self
+    }
+
+    /// The version store of every partition's engine.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Durable: partition `i` keeps its log in `dir/partition-{i}.log`
+    /// (default: in memory). Reopening the directory recovers every
+    /// commit that returned.
+    pub fn durable(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The commit protocol (default: the first participant coordinates).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// How long a reader or committer waits for a prepared transaction's
+    /// decision before it asks the participants (default
+    /// [`DEFAULT_WAIT`]; it gives up after twice this).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// A timestamp service of the caller's (default: [`LocalGts`]).
+    pub fn timestamps(mut self, gts: Arc<dyn TimestampService>) -> Self {
+        self.gts = Some(gts);
+        self
+    }
+
+    /// Declares a table, on every partition, keyed by `K` (hash
+    /// partitioned on its encoding) with rows of `T`; both encode with
+    /// [`Persist`] (the log holds write sets).
+    pub fn table<K: Key + Persist, T: Tuple + Persist>(mut self, name: &str) -> Self {
+        if let Err(e) = self.schema.add::<K, T>(name) {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// The simulator's disks and transport (`sim.rs`).
+    pub(crate) fn simulated(
+        mut self,
+        disks: Vec<crate::log::SimDisk>,
+        transport: Arc<dyn Transport>,
+    ) -> Self {
+        self.sim = Some(disks);
+        self.transport = Some(transport);
+        self.wait = Duration::ZERO;
+        self
+    }
+
+    /// Builds the cluster: opens (and recovers) every partition.
+    pub fn build(self) -> Result<Cluster> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if !(1..=1024).contains(&self.partitions) {
+            return Err(Error::InvalidArgument(format!(
+                "{} partitions (1 to 1024)",
+                self.partitions
+            )));
+        }
+        if let Some(dir) = &self.dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let gts: Arc<dyn TimestampService> = self.gts.unwrap_or_else(|| Arc::new(LocalGts::new(0)));
+        let schema = Arc::new(self.schema);
+        let waiters = Arc::new(Waiters::default());
+        let in_memory = Arc::new(InMemory {
+            parts: Mutex::new(Vec::new()),
+            waiters: Arc::clone(&waiters),
+        });
+        let transport: Arc<dyn Transport> = match self.transport {
+            Some(t) => t,
+            None => in_memory.clone(),
+        };
+        let mut parts = Vec::new();
+        let mut resolutions = Vec::new();
+        for i in 0..self.partitions {
+            let disk = match (&self.sim, &self.dir) {
+                (Some(disks), _) => Disk::Sim(disks[i].clone()),
+                (None, Some(dir)) => Disk::File(dir.join(format!("partition-{i}.log"))),
+                (None, None) => Disk::None,
+            };
+            let (p, envs) = Partition::open(
+                i,
+                Arc::clone(&gts),
+                Arc::clone(&schema),
+                self.storage,
+                disk,
+                self.protocol,
+            )?;
+            parts.push(Arc::new(p));
+            resolutions.extend(envs);
+        }
+        *in_memory.parts.lock().unwrap_or_else(|e| e.into_inner()) =
+            parts.iter().map(Arc::downgrade).collect();
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                parts,
+                gts,
+                schema,
+                waiters,
+                transport,
+                wait: self.wait,
+            }),
+        };
+        // Prepares the logs left undecided: resolve them now.
+        cluster.inner.transport.send(resolutions);
+        Ok(cluster)
+    }
+}
+
+/// A typed handle on a cluster table: the partitions' handles, and the
+/// routing of keys to partitions.
+pub struct ClusterTable<K, T: Tuple> {
+    index: u32,
+    parts: Vec<Table<K, T>>,
+    types: PhantomData<fn() -> (K, T)>,
+}
+
+impl<K: Key, T: Tuple> Clone for ClusterTable<K, T> {
+    fn clone(&self) -> Self {
+        ClusterTable {
+            index: self.index,
+            parts: self.parts.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K: Key + Persist, T: Tuple + Persist> ClusterTable<K, T> {
+    /// The partition that owns `key`: a hash of its encoding (stable
+    /// across runs and builds).
+    pub fn partition_of(&self, key: &K) -> usize {
+        let mut bytes = Vec::new();
+        key.encode(&mut bytes);
+        self.route(&bytes)
+    }
+
+    fn route(&self, encoded: &[u8]) -> usize {
+        (fold(encoded) % self.parts.len() as u64) as usize
+    }
+}
+
+/// A stable hash of bytes (FNV-1a, then a finalizer: nearby integers spread).
+fn fold(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+impl Cluster {
+    /// A builder.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// The handle on table `name`, with its types checked.
+    pub fn table<K: Key + Persist, T: Tuple + Persist>(
+        &self,
+        name: &str,
+    ) -> Result<ClusterTable<K, T>> {
+        let index =
+            self.inner.schema.index(name).ok_or_else(|| {
+                Error::InvalidArgument(format!("no table {name:?} in the schema"))
+            })?;
+        let mut parts = Vec::new();
+        for p in &self.inner.parts {
+            parts.push(p.db()?.table::<K, T>(name)?);
+        }
+        Ok(ClusterTable {
+            index: index as u32,
+            parts,
+            types: PhantomData,
+        })
+    }
+
+    /// How many partitions.
+    pub fn partitions(&self) -> usize {
+        self.inner.parts.len()
+    }
+
+    /// Begins a transaction at a fresh snapshot of the timestamp service.
+    pub fn begin(&self) -> ClusterTransaction {
+        let snapshot = self.inner.gts.next();
+        ClusterTransaction {
+            inner: Arc::clone(&self.inner),
+            id: snapshot,
+            snapshot,
+            locals: (0..self.inner.parts.len()).map(|_| None).collect(),
+            order: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// Runs `f` in a fresh transaction and commits it, again (up to 16
+    /// times) while it fails with a retryable error.
+    pub fn transact<R>(
+        &self,
+        mut f: impl FnMut(&mut ClusterTransaction) -> Result<R>,
+    ) -> Result<R> {
+        let mut last = None;
+        for _ in 0..16 {
+            let mut tx = self.begin();
+            match f(&mut tx).and_then(|r| tx.commit().map(|_| r)) {
+                Err(e) if e.is_retryable() => last = Some(e),
+                r => return r,
+            }
+        }
+        Err(last.expect("ran at least once"))
+    }
+
+    /// Counters of every partition.
+    pub fn stats(&self) -> Vec<PartitionStats> {
+        self.inner.parts.iter().map(|p| p.stats()).collect()
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+}
+
+/// What a commit did: its timestamp, and for a distributed commit the
+/// critical path the client waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The commit timestamp (the snapshot, for a transaction that wrote
+    /// nothing).
+    pub ts: u64,
+    /// How many partitions it wrote.
+    pub participants: usize,
+    /// For two or more: message delays, log writes and syncs, one after
+    /// another, between the client's commit and its answer.
+    pub path: Option<Path>,
+}
+
+/// A commit under way (`ClusterTransaction::commit_start`): done, or
+/// waiting for the coordinator's answer.
+#[derive(Debug)]
+pub enum Committing {
+    /// Committed (or read-only) without 2PC.
+    Done(Committed),
+    /// Prepares sent: the answer comes to this client id.
+    Waiting {
+        /// The client id to poll.
+        client: u64,
+        /// The transaction.
+        txn: TxnId,
+        /// How many participants.
+        participants: usize,
+    },
+}
+
+/// A transaction over the cluster's partitions, reading at one snapshot.
+pub struct ClusterTransaction {
+    inner: Arc<Inner>,
+    id: TxnId,
+    snapshot: u64,
+    locals: Vec<Option<Local>>,
+    /// Partitions in the order the transaction first wrote them: the first
+    /// coordinates.
+    order: Vec<usize>,
+    failed: bool,
+}
+
+impl ClusterTransaction {
+    /// The snapshot timestamp (also the transaction's id).
+    pub fn snapshot(&self) -> u64 {
+        self.snapshot
+    }
+
+    fn send(&self) -> impl Fn(Vec<Envelope>) + '_ {
+        move |envs| self.inner.transport.send(envs)
+    }
+
+    fn local(&mut self, p: usize) -> Result<&mut Local> {
+        if self.failed {
+            return Err(Error::Finished);
+        }
+        if self.locals[p].is_none() {
+            let part = Arc::clone(&self.inner.parts[p]);
+            let local = part.begin(self.snapshot, self.inner.wait, &self.send())?;
+            self.locals[p] = Some(local);
+        }
+        Ok(self.locals[p].as_mut().expect("just set"))
+    }
+
+    /// Runs a statement on partition `p`; a failure that rolls the
+    /// engine's transaction back (a conflict) ends this one.
+    fn run<R>(
+        &mut self,
+        p: usize,
+        f: impl FnOnce(&mut Local) -> multiverse::Result<R>,
+    ) -> Result<R> {
+        let local = self.local(p)?;
+        let r = f(local);
+        if let Err(e) = &r {
+            if !local.tx.is_active() || e.is_retryable() {
+                self.failed = true;
+            }
+        }
+        r.map_err(Error::Engine)
+    }
+
+    /// The row of `key`, as of the snapshot (or as this transaction wrote it).
+    pub fn get<K: Key + Persist, T: Tuple + Persist>(
+        &mut self,
+        table: &ClusterTable<K, T>,
+        key: &K,
+    ) -> Result<Option<T>> {
+        let p = table.partition_of(key);
+        self.run(p, |l| l.tx.get(&table.parts[p], key))
+    }
+
+    /// The rows whose keys lie in `range`, in key order, from every
+    /// partition (hash partitioning: a scan asks them all).
+    pub fn scan<K, T, R>(&mut self, table: &ClusterTable<K, T>, range: R) -> Result<Vec<(K, T)>>
+    where
+        K: Key + Persist,
+        T: Tuple + Persist,
+        R: RangeBounds<K> + Clone,
+    {
+        let mut rows = Vec::new();
+        for p in 0..table.parts.len() {
+            let part = self.run(p, |l| {
+                Ok(l.tx
+                    .scan(&table.parts[p], range.clone())?
+                    .collect::<Vec<_>>())
+            })?;
+            rows.extend(part);
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(rows)
+    }
+
+    fn wrote(&mut self, p: usize, table: u32, key: Vec<u8>, row: Option<Vec<u8>>) {
+        if !self.order.contains(&p) {
+            self.order.push(p);
+        }
+        if let Some(l) = self.locals[p].as_mut() {
+            l.writes.push(Write { table, key, row });
+        }
+    }
+
+    fn write<K: Key + Persist, T: Tuple + Persist>(
+        &mut self,
+        table: &ClusterTable<K, T>,
+        key: K,
+        row: Option<T>,
+        f: impl FnOnce(&mut Transaction2<'_, K, T>) -> multiverse::Result<()>,
+    ) -> Result<()> {
+        let mut k = Vec::new();
+        key.encode(&mut k);
+        let p = table.route(&k);
+        let r = row.as_ref().map(|t| {
+            let mut v = Vec::new();
+            t.encode(&mut v);
+            v
+        });
+        self.run(p, |l| {
+            f(&mut Transaction2 {
+                tx: &mut l.tx,
+                table: &table.parts[p],
+                key,
+                row,
+            })
+        })?;
+        self.wrote(p, table.index, k, r);
+        Ok(())
+    }
+
+    /// Inserts a row (`DuplicateKey` if one is visible).
+    pub fn insert<K: Key + Persist, T: Tuple + Persist>(
+        &mut self,
+        table: &ClusterTable<K, T>,
+        key: K,
+        row: T,
+    ) -> Result<()> {
+        self.write(table, key, Some(row), |w| {
+            w.tx.insert(w.table, w.key.clone(), w.row.take().expect("a row"))
+        })
+    }
+
+    /// Replaces a row (`NotFound` if none is visible).
+    pub fn update<K: Key + Persist, T: Tuple + Persist>(
+        &mut self,
+        table: &ClusterTable<K, T>,
+        key: &K,
+        row: T,
+    ) -> Result<()> {
+        self.write(table, key.clone(), Some(row), |w| {
+            w.tx.update(w.table, &w.key, w.row.take().expect("a row"))
+        })
+    }
+
+    /// Inserts or replaces a row.
+    pub fn upsert<K: Key + Persist, T: Tuple + Persist>(
+        &mut self,
+        table: &ClusterTable<K, T>,
+        key: K,
+        row: T,
+    ) -> Result<()> {
+        self.write(table, key, Some(row), |w| {
+            w.tx.upsert(w.table, w.key.clone(), w.row.take().expect("a row"))
+                .map(|_| ())
+        })
+    }
+
+    /// Deletes a row (`NotFound` if none is visible).
+    pub fn delete<K: Key + Persist, T: Tuple + Persist>(
+        &mut self,
+        table: &ClusterTable<K, T>,
+        key: &K,
+    ) -> Result<()> {
+        self.write(table, key.clone(), None, |w| w.tx.delete(w.table, &w.key))
+    }
+
+    /// Commits: on one partition if it wrote one; by two-phase commit if
+    /// it wrote several (the first it wrote coordinates). Waits for the
+    /// coordinator's answer up to four times the cluster's wait bound,
+    /// then returns `Indeterminate`.
+    pub fn commit(self) -> Result<Committed> {
+        let inner = Arc::clone(&self.inner);
+        match self.commit_start()? {
+            Committing::Done(c) => Ok(c),
+            Committing::Waiting {
+                client,
+                participants,
+                ..
+            } => match inner
+                .waiters
+                .wait(client, inner.wait.max(Duration::from_millis(1)) * 4)
+            {
+                Some((Decision::Commit(ts), path)) => Ok(Committed {
+                    ts,
+                    participants,
+                    path: Some(path),
+                }),
+                Some((Decision::Abort, _)) => Err(Error::Aborted),
+                None => Err(Error::Indeterminate),
+            },
+        }
+    }
+
+    /// Starts the commit; a distributed one returns once the prepares are
+    /// sent (the simulator polls [`Cluster::outcome`]).
+    pub fn commit_start(mut self) -> Result<Committing> {
+        if self.failed {
+            return Err(Error::Finished);
+        }
+        let writers: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|p| {
+                self.locals[*p]
+                    .as_ref()
+                    .is_some_and(|l| !l.writes.is_empty())
+            })
+            .collect();
+        // Parts that only read end here.
+        for (p, l) in self.locals.iter_mut().enumerate() {
+            if !writers.contains(&p) {
+                *l = None;
+            }
+        }
+        match writers.len() {
+            0 => Ok(Committing::Done(Committed {
+                ts: self.snapshot,
+                participants: 0,
+                path: None,
+            })),
+            1 => {
+                let p = writers[0];
+                let local = self.locals[p].take().expect("a writer");
+                let ts = self.inner.parts[p].commit_one(local, self.inner.wait, &self.send())?;
+                Ok(Committing::Done(Committed {
+                    ts,
+                    participants: 1,
+                    path: None,
+                }))
+            }
+            k => {
+                for (i, &p) in writers.iter().enumerate() {
+                    let local = self.locals[p].take().expect("a writer");
+                    if let Err(e) = self.inner.parts[p].stage(self.id, local) {
+                        for &q in &writers[..i] {
+                            self.inner.parts[q].unstage(self.id);
+                        }
+                        return Err(e);
+                    }
+                }
+                let client = self.inner.waiters.register();
+                let envs = writers
+                    .iter()
+                    .map(|&p| Envelope {
+                        from: Endpoint::Client(client),
+                        to: Endpoint::Partition(p),
+                        msg: Message::Prepare {
+                            txn: self.id,
+                            participants: writers.clone(),
+                            client,
+                        },
+                        path: Path {
+                            hops: 1,
+                            ..Path::default()
+                        },
+                    })
+                    .collect();
+                self.inner.transport.send(envs);
+                Ok(Committing::Waiting {
+                    client,
+                    txn: self.id,
+                    participants: k,
+                })
+            }
+        }
+    }
+
+    /// Rolls back (as dropping it does).
+    pub fn rollback(self) {}
+}
+
+/// A write's parts, for [`ClusterTransaction::write`].
+struct Transaction2<'a, K, T: Tuple> {
+    tx: &'a mut multiverse::Transaction,
+    table: &'a Table<K, T>,
+    key: K,
+    row: Option<T>,
+}
+
+impl Cluster {
+    /// The outcome of a commit started with `commit_start`, once it came.
+    pub fn outcome(&self, client: u64) -> Option<(Decision, Path)> {
+        self.inner.waiters.poll(client)
+    }
+}
