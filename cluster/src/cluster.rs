@@ -23,6 +23,9 @@ use crate::schema::Schema;
 /// transaction's decision before it asks the participants itself.
 pub const DEFAULT_WAIT: Duration = Duration::from_millis(100);
 
+/// The default history window of every partition's engine.
+pub const DEFAULT_HISTORY: Duration = Duration::from_secs(1);
+
 /// Builds a [`Cluster`].
 pub struct ClusterBuilder {
     partitions: usize,
@@ -32,6 +35,7 @@ pub struct ClusterBuilder {
     schema: Schema,
     protocol: Protocol,
     wait: Duration,
+    history: Duration,
     gts: Option<Arc<dyn TimestampService>>,
     transport: Option<Arc<dyn Transport>>,
     error: Option<Error>,
@@ -179,6 +183,7 @@ impl Default for ClusterBuilder {
             schema: Schema::default(),
             protocol: Protocol::default(),
             wait: DEFAULT_WAIT,
+            history: DEFAULT_HISTORY,
             gts: None,
             transport: None,
             error: None,
@@ -218,6 +223,17 @@ impl ClusterBuilder {
     /// [`DEFAULT_WAIT`]; it gives up after twice this).
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = wait;
+        self
+    }
+
+    /// How far back a transaction's snapshot stays readable on a partition
+    /// it has not touched yet (default [`DEFAULT_HISTORY`]): a cluster
+    /// snapshot registers on a partition's engine only at its first
+    /// statement there, so each engine keeps this much history (its
+    /// `retain` window). A transaction that first touches a partition
+    /// later than that gets `SnapshotTooOld` (retryable).
+    pub fn history(mut self, window: Duration) -> Self {
+        self.history = window;
         self
     }
 
@@ -287,6 +303,7 @@ impl ClusterBuilder {
                 Arc::clone(&gts),
                 Arc::clone(&schema),
                 self.storage,
+                self.history,
                 disk,
                 self.protocol,
             )?;

@@ -50,7 +50,9 @@ impl Error {
     /// Whether running the transaction again may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Engine(e) => e.is_retryable(),
+            Error::Engine(e) => {
+                e.is_retryable() || matches!(e, multiverse::Error::SnapshotTooOld { .. })
+            }
             Error::Aborted | Error::Unavailable { .. } | Error::Blocked { .. } => true,
             _ => false,
         }

@@ -15,7 +15,8 @@ mod record;
 mod schema;
 
 pub use cluster::{
-    Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing, DEFAULT_WAIT,
+    Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing,
+    DEFAULT_HISTORY, DEFAULT_WAIT,
 };
 pub use error::{Error, Result};
 pub use gts::{LocalGts, TimestampService};

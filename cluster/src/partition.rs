@@ -161,6 +161,7 @@ pub(crate) struct Partition {
     gts: Arc<dyn TimestampService>,
     schema: Arc<Schema>,
     storage: Storage,
+    history: Duration,
     disk: Disk,
     protocol: Protocol,
     stats: Mutex<PartitionStats>,
@@ -187,16 +188,18 @@ impl Partition {
         gts: Arc<dyn TimestampService>,
         schema: Arc<Schema>,
         storage: Storage,
+        history: Duration,
         disk: Disk,
         protocol: Protocol,
     ) -> Result<(Partition, Vec<Envelope>)> {
         let p = Partition {
             id,
-            node: Mutex::new(Node::empty(storage, &schema)?),
+            node: Mutex::new(Node::empty(storage, history, &schema)?),
             decided: Condvar::new(),
             gts,
             schema,
             storage,
+            history,
             disk,
             protocol,
             stats: Mutex::new(PartitionStats::default()),
@@ -851,7 +854,7 @@ impl Partition {
     pub fn crash(&self) {
         let mut n = self.lock();
         let incarnation = n.incarnation;
-        *n = Node::down(self.storage, &self.schema);
+        *n = Node::down(self.storage, self.history, &self.schema);
         // Parts begun before the crash stay stale after the restart.
         n.incarnation = incarnation;
         self.decided.notify_all();
@@ -864,7 +867,7 @@ impl Partition {
     pub fn restart(&self, outbox: &mut Vec<Envelope>) -> Result<()> {
         let mut n = self.lock();
         let incarnation = n.incarnation + 1;
-        let mut fresh = Node::empty(self.storage, &self.schema)?;
+        let mut fresh = Node::empty(self.storage, self.history, &self.schema)?;
         fresh.incarnation = incarnation;
         let corrupt = |reason: String| Error::Corrupt {
             partition: self.id,
@@ -940,8 +943,11 @@ impl Partition {
 }
 
 impl Node {
-    fn empty(storage: Storage, schema: &Schema) -> Result<Node> {
-        let db = Database::builder().storage(storage).build();
+    fn empty(storage: Storage, history: Duration, schema: &Schema) -> Result<Node> {
+        // The history window keeps what a cluster snapshot taken that long
+        // ago reads here, though it registers on this engine only when it
+        // first touches this partition.
+        let db = Database::builder().storage(storage).retain(history).build();
         let tables = schema.create(&db)?;
         Ok(Node {
             up: true,
@@ -959,8 +965,9 @@ impl Node {
         })
     }
 
-    fn down(storage: Storage, schema: &Schema) -> Node {
-        let mut n = Node::empty(storage, schema).expect("an empty schema was created before");
+    fn down(storage: Storage, history: Duration, schema: &Schema) -> Node {
+        let mut n =
+            Node::empty(storage, history, schema).expect("an empty schema was created before");
         n.up = false;
         n
     }
