@@ -17,7 +17,7 @@ use crate::message::{Endpoint, Envelope, Message, Path, Transport, TxnId};
 use crate::partition::{Disk, Local, Partition, PartitionStats, Protocol};
 use crate::protocol::Decision;
 use crate::record::Write;
-use crate::schema::Schema;
+use crate::schema::{Part, PartTable, Schema};
 
 /// The default bound on a reader's or committer's wait for a prepared
 /// transaction's decision before it asks the participants itself.
@@ -330,17 +330,17 @@ impl ClusterBuilder {
 
 /// A typed handle on a cluster table: the partitions' handles, and the
 /// routing of keys to partitions.
-pub struct ClusterTable<K, T: Tuple> {
+pub struct ClusterTable<K, T> {
     index: u32,
-    parts: Vec<Table<K, T>>,
+    partitions: usize,
     types: PhantomData<fn() -> (K, T)>,
 }
 
-impl<K: Key, T: Tuple> Clone for ClusterTable<K, T> {
+impl<K, T> Clone for ClusterTable<K, T> {
     fn clone(&self) -> Self {
         ClusterTable {
             index: self.index,
-            parts: self.parts.clone(),
+            partitions: self.partitions,
             types: PhantomData,
         }
     }
@@ -356,7 +356,16 @@ impl<K: Key + Persist, T: Tuple + Persist> ClusterTable<K, T> {
     }
 
     fn route(&self, encoded: &[u8]) -> usize {
-        (fold(encoded) % self.parts.len() as u64) as usize
+        (fold(encoded) % self.partitions as u64) as usize
+    }
+
+    /// This table's handle on the engine a transaction's part runs on.
+    fn on<'l>(&self, tables: &'l [Box<dyn PartTable>]) -> &'l Table<K, T> {
+        &tables[self.index as usize]
+            .as_any()
+            .downcast_ref::<Part<K, T>>()
+            .expect("the types were checked when the handle was made")
+            .table
     }
 }
 
@@ -386,13 +395,14 @@ impl Cluster {
             self.inner.schema.index(name).ok_or_else(|| {
                 Error::InvalidArgument(format!("no table {name:?} in the schema"))
             })?;
-        let mut parts = Vec::new();
-        for p in &self.inner.parts {
-            parts.push(p.db()?.table::<K, T>(name)?);
+        if !self.inner.parts[0].table_is::<Part<K, T>>(index) {
+            return Err(Error::InvalidArgument(format!(
+                "table {name:?} has other key or row types"
+            )));
         }
         Ok(ClusterTable {
             index: index as u32,
-            parts,
+            partitions: self.inner.parts.len(),
             types: PhantomData,
         })
     }
@@ -531,7 +541,7 @@ impl ClusterTransaction {
         key: &K,
     ) -> Result<Option<T>> {
         let p = table.partition_of(key);
-        self.run(p, |l| l.tx.get(&table.parts[p], key))
+        self.run(p, |l| l.tx.get(table.on(&l.tables), key))
     }
 
     /// The rows whose keys lie in `range`, in key order, from every
@@ -543,10 +553,10 @@ impl ClusterTransaction {
         R: RangeBounds<K> + Clone,
     {
         let mut rows = Vec::new();
-        for p in 0..table.parts.len() {
+        for p in 0..table.partitions {
             let part = self.run(p, |l| {
                 Ok(l.tx
-                    .scan(&table.parts[p], range.clone())?
+                    .scan(table.on(&l.tables), range.clone())?
                     .collect::<Vec<_>>())
             })?;
             rows.extend(part);
@@ -580,9 +590,10 @@ impl ClusterTransaction {
             v
         });
         self.run(p, |l| {
+            let t = table.on(&l.tables);
             f(&mut Transaction2 {
                 tx: &mut l.tx,
-                table: &table.parts[p],
+                table: t,
                 key,
                 row,
             })
@@ -744,7 +755,7 @@ impl ClusterTransaction {
 }
 
 /// A write's parts, for [`ClusterTransaction::write`].
-struct Transaction2<'a, K, T: Tuple> {
+struct Transaction2<'a, K: Key, T: Tuple> {
     tx: &'a mut multiverse::Transaction,
     table: &'a Table<K, T>,
     key: K,

@@ -13,6 +13,8 @@ mod partition;
 pub mod protocol;
 mod record;
 mod schema;
+#[cfg(test)]
+mod wait_tests;
 
 pub use cluster::{
     Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing,

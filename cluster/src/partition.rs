@@ -78,6 +78,8 @@ impl Disk {
 /// A transaction's part on one partition, while it runs.
 pub(crate) struct Local {
     pub tx: Transaction,
+    /// The tables of the engine `tx` runs on.
+    pub tables: Arc<Vec<Box<dyn PartTable>>>,
     pub writes: Vec<Write>,
     /// The partition's incarnation it began in: a restart loses it.
     pub incarnation: u64,
@@ -112,7 +114,7 @@ struct Node {
     up: bool,
     incarnation: u64,
     db: Database,
-    tables: Vec<Box<dyn PartTable>>,
+    tables: Arc<Vec<Box<dyn PartTable>>>,
     log: Option<PartitionLog>,
     /// The durable record of every 2PC transaction this partition took
     /// part in (a restart rebuilds it from the log).
@@ -227,17 +229,12 @@ impl Partition {
         f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// A table's handle on this partition's engine.
-    pub fn db(&self) -> Result<Database> {
-        let n = self.lock();
-        if !n.up {
-            return Err(Error::Unavailable { partition: self.id });
-        }
-        Ok(n.db.clone())
-    }
-
-    pub fn incarnation(&self) -> u64 {
-        self.lock().incarnation
+    /// Whether table `index` is an `X` (a typed part).
+    pub fn table_is<X: 'static>(&self, index: usize) -> bool {
+        self.lock()
+            .tables
+            .get(index)
+            .is_some_and(|t| t.as_any().is::<X>())
     }
 
     /// Whether the partition is up.
@@ -348,6 +345,7 @@ impl Partition {
         let tx = n.db.begin_at(Timestamp::new(at))?;
         Ok(Local {
             tx,
+            tables: Arc::clone(&n.tables),
             writes: Vec::new(),
             incarnation: n.incarnation,
         })
@@ -948,7 +946,7 @@ impl Node {
         // ago reads here, though it registers on this engine only when it
         // first touches this partition.
         let db = Database::builder().storage(storage).retain(history).build();
-        let tables = schema.create(&db)?;
+        let tables = Arc::new(schema.create(&db)?);
         Ok(Node {
             up: true,
             incarnation: 0,

@@ -1,6 +1,7 @@
 //! The cluster's tables: declared when the cluster is built, created on
 //! every partition, and applied from encoded writes on replay.
 
+use std::any::Any;
 use std::marker::PhantomData;
 
 use multiverse::{Database, Key, Persist, Table, Transaction, Tuple};
@@ -10,6 +11,7 @@ use crate::error::{Error, Result};
 /// A table's part on one partition, without its types: applies an encoded
 /// write (replay, and the claims of a prepare after a restart).
 pub(crate) trait PartTable: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
     fn apply(&self, tx: &mut Transaction, key: &[u8], row: Option<&[u8]>) -> Result<(), String>;
 }
 
@@ -24,8 +26,10 @@ struct Def<K, T> {
     types: PhantomData<fn() -> (K, T)>,
 }
 
-struct Part<K: Key, T: Tuple> {
-    table: Table<K, T>,
+/// A table's part on one partition's engine (of one incarnation: a
+/// restart makes new ones).
+pub(crate) struct Part<K: Key, T: Tuple> {
+    pub table: Table<K, T>,
 }
 
 impl<K: Key + Persist, T: Tuple + Persist> TableDef for Def<K, T> {
@@ -40,6 +44,10 @@ impl<K: Key + Persist, T: Tuple + Persist> TableDef for Def<K, T> {
 }
 
 impl<K: Key + Persist, T: Tuple + Persist> PartTable for Part<K, T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
     fn apply(&self, tx: &mut Transaction, key: &[u8], row: Option<&[u8]>) -> Result<(), String> {
         let key = decode::<K>(key)?;
         match row {

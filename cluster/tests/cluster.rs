@@ -201,7 +201,7 @@ fn schema_mistakes_are_errors() {
     ));
     assert!(matches!(
         cluster.table::<u32, [i64; 1]>("t"),
-        Err(Error::Engine(_))
+        Err(Error::InvalidArgument(_))
     ));
 }
 
