@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     pub waiters: Arc<Waiters>,
     pub transport: Arc<dyn Transport>,
     pub wait: Duration,
+    /// Whether the partitions keep logs (then writes are encoded).
+    pub logged: bool,
 }
 
 /// Clients waiting for outcomes.
@@ -320,6 +322,7 @@ impl ClusterBuilder {
                 waiters,
                 transport,
                 wait: self.wait,
+                logged: self.sim.is_some() || self.dir.is_some(),
             }),
         };
         // Prepares the logs left undecided: resolve them now.
@@ -422,6 +425,7 @@ impl Cluster {
             locals: (0..self.inner.parts.len()).map(|_| None).collect(),
             order: Vec::new(),
             failed: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -493,6 +497,8 @@ pub struct ClusterTransaction {
     /// coordinates.
     order: Vec<usize>,
     failed: bool,
+    /// A key's encoding, for routing.
+    scratch: Vec<u8>,
 }
 
 impl ClusterTransaction {
@@ -565,15 +571,6 @@ impl ClusterTransaction {
         Ok(rows)
     }
 
-    fn wrote(&mut self, p: usize, table: u32, key: Vec<u8>, row: Option<Vec<u8>>) {
-        if !self.order.contains(&p) {
-            self.order.push(p);
-        }
-        if let Some(l) = self.locals[p].as_mut() {
-            l.writes.push(Write { table, key, row });
-        }
-    }
-
     fn write<K: Key + Persist, T: Tuple + Persist>(
         &mut self,
         table: &ClusterTable<K, T>,
@@ -581,13 +578,18 @@ impl ClusterTransaction {
         row: Option<T>,
         f: impl FnOnce(&mut Transaction2<'_, K, T>) -> multiverse::Result<()>,
     ) -> Result<()> {
-        let mut k = Vec::new();
-        key.encode(&mut k);
-        let p = table.route(&k);
-        let r = row.as_ref().map(|t| {
-            let mut v = Vec::new();
-            t.encode(&mut v);
-            v
+        self.scratch.clear();
+        key.encode(&mut self.scratch);
+        let p = table.route(&self.scratch);
+        // Only a log needs the write set (prepare records, replay).
+        let write = self.inner.logged.then(|| Write {
+            table: table.index,
+            key: self.scratch.clone(),
+            row: row.as_ref().map(|t| {
+                let mut v = Vec::new();
+                t.encode(&mut v);
+                v
+            }),
         });
         self.run(p, |l| {
             let t = table.on(&l.tables);
@@ -598,7 +600,12 @@ impl ClusterTransaction {
                 row,
             })
         })?;
-        self.wrote(p, table.index, k, r);
+        if !self.order.contains(&p) {
+            self.order.push(p);
+        }
+        let l = self.locals[p].as_mut().expect("the statement ran there");
+        l.wrote = true;
+        l.writes.extend(write);
         Ok(())
     }
 
@@ -685,11 +692,7 @@ impl ClusterTransaction {
             .order
             .iter()
             .copied()
-            .filter(|p| {
-                self.locals[*p]
-                    .as_ref()
-                    .is_some_and(|l| !l.writes.is_empty())
-            })
+            .filter(|p| self.locals[*p].as_ref().is_some_and(|l| l.wrote))
             .collect();
         // Parts that only read end here.
         for (p, l) in self.locals.iter_mut().enumerate() {

@@ -80,7 +80,10 @@ pub(crate) struct Local {
     pub tx: Transaction,
     /// The tables of the engine `tx` runs on.
     pub tables: Arc<Vec<Box<dyn PartTable>>>,
+    /// The writes, encoded, if the partition keeps a log.
     pub writes: Vec<Write>,
+    /// Whether it wrote.
+    pub wrote: bool,
     /// The partition's incarnation it began in: a restart loses it.
     pub incarnation: u64,
 }
@@ -347,6 +350,7 @@ impl Partition {
             tx,
             tables: Arc::clone(&n.tables),
             writes: Vec::new(),
+            wrote: false,
             incarnation: n.incarnation,
         })
     }
