@@ -13,6 +13,7 @@ mod partition;
 pub mod protocol;
 mod record;
 mod schema;
+mod session;
 
 pub use cluster::{
     Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing, DEFAULT_WAIT,
@@ -21,3 +22,4 @@ pub use error::{Error, Result};
 pub use gts::{LocalGts, TimestampService};
 pub use message::{Endpoint, Envelope, Message, Path, Transport, TxnId};
 pub use partition::{PartitionStats, Protocol};
+pub use session::ClusterSession;
