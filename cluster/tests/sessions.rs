@@ -307,7 +307,10 @@ fn a_failed_statement_that_is_not_a_conflict_leaves_the_transaction_open() {
     s.set_autocommit(false).unwrap();
     s.insert(&t, a, [1]).unwrap();
     let e = s.update(&t, &b, [2]).unwrap_err();
-    assert!(matches!(e, Error::Engine(multiverse::Error::NotFound)), "{e:?}");
+    assert!(
+        matches!(e, Error::Engine(multiverse::Error::NotFound)),
+        "{e:?}"
+    );
     assert!(s.in_transaction());
     s.insert(&t, b, [2]).unwrap();
     s.commit().unwrap();
