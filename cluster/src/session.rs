@@ -68,7 +68,7 @@ enum Kind {
 /// ```
 /// use multiverse_cluster::Cluster;
 ///
-/// let cluster = Cluster::builder().partitions(2).table::<u64, [i64; 1]>("t").build()?;
+/// let cluster = Cluster::builder().partitions(4).table::<u64, [i64; 1]>("t").build()?;
 /// let t = cluster.table::<u64, [i64; 1]>("t")?;
 /// let (a, b) = (0, 1);
 /// assert_ne!(t.partition_of(&a), t.partition_of(&b));
@@ -87,7 +87,7 @@ pub struct ClusterSession {
     cluster: Cluster,
     /// The private database whose sessions hold the client's and the
     /// backends' state. Kept so that it outlives them explicitly.
-    _home: Database,
+    home: Database,
     /// The client's state.
     client: Session,
     /// The backends' states, one per partition, created at the first
@@ -113,7 +113,7 @@ impl Cluster {
         ClusterSession {
             cluster: self.clone(),
             client: home.session(),
-            _home: home,
+            home: home,
             backends: (0..self.partitions()).map(|_| None).collect(),
             tx: None,
             sync: true,
@@ -247,7 +247,7 @@ impl ClusterSession {
         p: usize,
         f: impl FnOnce(&mut ClusterTransaction) -> Result<R>,
     ) -> Result<R> {
-        let backend = self.backends[p].get_or_insert_with(|| self._home.session());
+        let backend = self.backends[p].get_or_insert_with(|| self.home.session());
         if self.sync {
             self.syncs += backend.sync_from(&self.client.context())?;
         }
