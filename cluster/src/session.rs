@@ -86,7 +86,7 @@ enum Kind {
 pub struct ClusterSession {
     cluster: Cluster,
     /// The private database whose sessions hold the client's and the
-    /// backends' state. Kept so that it outlives them explicitly.
+    /// backends' state (a backend's is made here at its first statement).
     home: Database,
     /// The client's state.
     client: Session,
@@ -113,7 +113,7 @@ impl Cluster {
         ClusterSession {
             cluster: self.clone(),
             client: home.session(),
-            home: home,
+            home,
             backends: (0..self.partitions()).map(|_| None).collect(),
             tx: None,
             sync: true,
