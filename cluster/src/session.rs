@@ -64,6 +64,7 @@ enum Kind {
 /// A client session over the cluster, through a proxy that routes each
 /// statement to a backend session on the partition that owns its key and
 /// syncs that backend's state from the client's first (the module docs).
+/// `Send`: it may move between threads, open transaction and all.
 ///
 /// ```
 /// use multiverse_cluster::Cluster;

@@ -317,3 +317,22 @@ fn a_failed_statement_that_is_not_a_conflict_leaves_the_transaction_open() {
     assert_eq!(committed(&cluster, &t, a), Some([1]));
     assert_eq!(committed(&cluster, &t, b), Some([2]));
 }
+
+#[test]
+fn a_session_moves_to_another_thread_with_its_transaction() {
+    let (cluster, t, a, b) = cluster(Storage::Delta);
+    let mut s = cluster.session();
+    s.set_autocommit(false).unwrap();
+    s.insert(&t, a, [1]).unwrap();
+    let t2 = t.clone();
+    let mut s = std::thread::spawn(move || {
+        s.insert(&t2, b, [2]).unwrap();
+        s
+    })
+    .join()
+    .unwrap();
+    assert_eq!(committed(&cluster, &t, b), None);
+    s.commit().unwrap();
+    assert_eq!(committed(&cluster, &t, a), Some([1]));
+    assert_eq!(committed(&cluster, &t, b), Some([2]));
+}
