@@ -507,6 +507,12 @@ impl ClusterTransaction {
         self.snapshot
     }
 
+    /// Whether a statement's failure ended the transaction (a conflict):
+    /// it can only be dropped now.
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failed
+    }
+
     fn send(&self) -> impl Fn(Vec<Envelope>) + '_ {
         move |envs| self.inner.transport.send(envs)
     }

@@ -44,6 +44,9 @@ pub enum Error {
     InvalidArgument(String),
     /// A transaction used after it ended, or after a statement failed.
     Finished,
+    /// A session's `SET` (autocommit, a variable) inside an explicit
+    /// transaction: refused, and the transaction goes on.
+    NotAllowedInTransaction,
 }
 
 impl Error {
@@ -92,6 +95,9 @@ impl fmt::Display for Error {
             }
             Error::InvalidArgument(r) => write!(f, "invalid argument: {r}"),
             Error::Finished => f.write_str("the transaction has ended"),
+            Error::NotAllowedInTransaction => {
+                f.write_str("not allowed inside an explicit transaction")
+            }
         }
     }
 }

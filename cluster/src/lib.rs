@@ -13,6 +13,7 @@ mod partition;
 pub mod protocol;
 mod record;
 mod schema;
+mod session;
 #[cfg(test)]
 mod wait_tests;
 
@@ -24,3 +25,4 @@ pub use error::{Error, Result};
 pub use gts::{LocalGts, TimestampService};
 pub use message::{Endpoint, Envelope, Message, Path, Transport, TxnId};
 pub use partition::{PartitionStats, Protocol};
+pub use session::ClusterSession;
