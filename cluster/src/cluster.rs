@@ -18,13 +18,11 @@ use crate::partition::{Disk, Local, Partition, PartitionStats, Protocol};
 use crate::protocol::Decision;
 use crate::record::Write;
 use crate::schema::{Part, PartTable, Schema};
+use crate::snapshots::{Registration, Registry};
 
 /// The default bound on a reader's or committer's wait for a prepared
 /// transaction's decision before it asks the participants itself.
 pub const DEFAULT_WAIT: Duration = Duration::from_millis(100);
-
-/// The default history window of every partition's engine.
-pub const DEFAULT_HISTORY: Duration = Duration::from_secs(1);
 
 /// Builds a [`Cluster`].
 pub struct ClusterBuilder {
@@ -35,7 +33,6 @@ pub struct ClusterBuilder {
     schema: Schema,
     protocol: Protocol,
     wait: Duration,
-    history: Duration,
     gts: Option<Arc<dyn TimestampService>>,
     transport: Option<Arc<dyn Transport>>,
     error: Option<Error>,
@@ -80,6 +77,7 @@ pub(crate) struct Inner {
     pub schema: Arc<Schema>,
     pub waiters: Arc<Waiters>,
     pub transport: Arc<dyn Transport>,
+    pub registry: Arc<Registry>,
     pub wait: Duration,
     /// Whether the partitions keep logs (then writes are encoded).
     pub logged: bool,
@@ -185,7 +183,6 @@ impl Default for ClusterBuilder {
             schema: Schema::default(),
             protocol: Protocol::default(),
             wait: DEFAULT_WAIT,
-            history: DEFAULT_HISTORY,
             gts: None,
             transport: None,
             error: None,
@@ -225,17 +222,6 @@ impl ClusterBuilder {
     /// [`DEFAULT_WAIT`]; it gives up after twice this).
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = wait;
-        self
-    }
-
-    /// How far back a transaction's snapshot stays readable on a partition
-    /// it has not touched yet (default [`DEFAULT_HISTORY`]): a cluster
-    /// snapshot registers on a partition's engine only at its first
-    /// statement there, so each engine keeps this much history (its
-    /// `retain` window). A transaction that first touches a partition
-    /// later than that gets `SnapshotTooOld` (retryable).
-    pub fn history(mut self, window: Duration) -> Self {
-        self.history = window;
         self
     }
 
@@ -283,6 +269,7 @@ impl ClusterBuilder {
         }
         let gts: Arc<dyn TimestampService> = self.gts.unwrap_or_else(|| Arc::new(LocalGts::new(0)));
         let schema = Arc::new(self.schema);
+        let registry = Arc::new(Registry::new());
         let waiters = Arc::new(Waiters::default());
         let in_memory = Arc::new(InMemory {
             parts: Mutex::new(Vec::new()),
@@ -305,7 +292,7 @@ impl ClusterBuilder {
                 Arc::clone(&gts),
                 Arc::clone(&schema),
                 self.storage,
-                self.history,
+                Arc::clone(&registry),
                 disk,
                 self.protocol,
             )?;
@@ -321,6 +308,7 @@ impl ClusterBuilder {
                 schema,
                 waiters,
                 transport,
+                registry,
                 wait: self.wait,
                 logged: self.sim.is_some() || self.dir.is_some(),
             }),
@@ -417,11 +405,12 @@ impl Cluster {
 
     /// Begins a transaction at a fresh snapshot of the timestamp service.
     pub fn begin(&self) -> ClusterTransaction {
-        let snapshot = self.inner.gts.next();
+        let (snapshot, registration) = self.inner.registry.register(&*self.inner.gts);
         ClusterTransaction {
             inner: Arc::clone(&self.inner),
             id: snapshot,
             snapshot,
+            _registration: registration,
             locals: (0..self.inner.parts.len()).map(|_| None).collect(),
             order: Vec::new(),
             failed: false,
@@ -492,6 +481,8 @@ pub struct ClusterTransaction {
     inner: Arc<Inner>,
     id: TxnId,
     snapshot: u64,
+    /// Keeps the snapshot readable on partitions not touched yet.
+    _registration: Registration,
     locals: Vec<Option<Local>>,
     /// Partitions in the order the transaction first wrote them: the first
     /// coordinates.

@@ -16,6 +16,8 @@ pub trait TimestampService: Send + Sync {
     fn next(&self) -> u64;
     /// Raises the service above `ts` (a cluster reopened from its logs).
     fn observe(&self, ts: u64);
+    /// The last timestamp handed out (0: none): every later one is above it.
+    fn last(&self) -> u64;
 }
 
 /// The in-process timestamp service: one atomic counter.
@@ -35,14 +37,22 @@ impl LocalGts {
 
 impl TimestampService for LocalGts {
     fn next(&self) -> u64 {
-        // Relaxed: uniqueness and growth come from the RMW's total order
-        // on this one word; what a timestamp orders (a partition's
-        // commits) is ordered by that partition's lock, not by this load.
-        self.last.fetch_add(1, Ordering::Relaxed) + 1
+        // SeqCst: part of the live-snapshot handshake (`snapshots.rs`):
+        // a snapshot taken after a registration's claim is above every
+        // `last` read before the floor computation that missed the claim.
+        // (Uniqueness and growth need only the RMW's order on this word;
+        // what a timestamp orders on a partition, that partition's lock
+        // orders.)
+        self.last.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     fn observe(&self, ts: u64) {
-        // Relaxed: as in `next`.
-        self.last.fetch_max(ts, Ordering::Relaxed);
+        // SeqCst: as in `next`.
+        self.last.fetch_max(ts, Ordering::SeqCst);
+    }
+
+    fn last(&self) -> u64 {
+        // SeqCst: as in `next`.
+        self.last.load(Ordering::SeqCst)
     }
 }

@@ -14,12 +14,12 @@ pub mod protocol;
 mod record;
 mod schema;
 mod session;
+mod snapshots;
 #[cfg(test)]
 mod wait_tests;
 
 pub use cluster::{
-    Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing,
-    DEFAULT_HISTORY, DEFAULT_WAIT,
+    Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing, DEFAULT_WAIT,
 };
 pub use error::{Error, Result};
 pub use gts::{LocalGts, TimestampService};

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use multiverse::{Database, Storage, Timestamp, Transaction};
+use multiverse::{Database, Snapshot, Storage, Timestamp, Transaction};
 
 use crate::error::{Error, Result};
 use crate::gts::TimestampService;
@@ -39,6 +39,7 @@ use crate::message::{Endpoint, Envelope, Message, Path, TxnId};
 use crate::protocol::{answer_query, decide, learn, Answer, Decision, Record};
 use crate::record::{LogRecord, Write};
 use crate::schema::{PartTable, Schema};
+use crate::snapshots::Registry;
 
 /// Which commit protocol the cluster runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,6 +136,12 @@ struct Node {
     resolving: HashMap<TxnId, Collect>,
     /// The classic baseline's coordinator state.
     classic: HashMap<TxnId, Classic>,
+    /// An engine snapshot at or below the cluster's live-snapshot floor
+    /// (`snapshots.rs`): what a cluster transaction that has not touched
+    /// this partition yet will read stays readable.
+    pin: Option<Snapshot>,
+    /// Commits since the pin last moved.
+    since_pin: u32,
 }
 
 /// Counters (for the driver and the simulator's checker).
@@ -166,7 +173,7 @@ pub(crate) struct Partition {
     gts: Arc<dyn TimestampService>,
     schema: Arc<Schema>,
     storage: Storage,
-    history: Duration,
+    registry: Arc<Registry>,
     disk: Disk,
     protocol: Protocol,
     stats: Mutex<PartitionStats>,
@@ -193,18 +200,18 @@ impl Partition {
         gts: Arc<dyn TimestampService>,
         schema: Arc<Schema>,
         storage: Storage,
-        history: Duration,
+        registry: Arc<Registry>,
         disk: Disk,
         protocol: Protocol,
     ) -> Result<(Partition, Vec<Envelope>)> {
         let p = Partition {
             id,
-            node: Mutex::new(Node::empty(storage, history, &schema)?),
+            node: Mutex::new(Node::empty(storage, &schema)?),
             decided: Condvar::new(),
             gts,
             schema,
             storage,
-            history,
+            registry,
             disk,
             protocol,
             stats: Mutex::new(PartitionStats::default()),
@@ -343,9 +350,15 @@ impl Partition {
         let n = self.wait_undecided(self.lock(), Some(snapshot), wait, send)?;
         // Every commit here at or below `snapshot` is applied (no prepare
         // at or below it is undecided, and later commits take later
-        // timestamps): the newest commit, if older, reads the same.
-        let at = snapshot.min(n.db.newest_commit().get());
-        let tx = n.db.begin_at(Timestamp::new(at))?;
+        // timestamps): the newest commit, if older, reads the same. No
+        // commit runs here while we hold the lock, so `begin` reads it.
+        let tx = if snapshot >= n.db.newest_commit().get() {
+            n.db.begin()
+        } else {
+            // Readable: the pin is at or below the cluster's floor, which
+            // is at or below this live snapshot.
+            n.db.begin_at(Timestamp::new(snapshot))?
+        };
         Ok(Local {
             tx,
             tables: Arc::clone(&n.tables),
@@ -381,6 +394,7 @@ impl Partition {
         match local.tx.commit_at(Timestamp::new(ts))? {
             Some(_) => {
                 self.count(|s| s.local_commits += 1);
+                self.committed(&mut n);
                 Ok(ts)
             }
             // Nothing else moves this engine's clock but the commits made
@@ -798,6 +812,30 @@ impl Partition {
                 Ok(Some(_)) => self.count(|s| s.commits += 1),
                 _ => self.count(|s| s.violations += 1),
             }
+            self.committed(n);
+        }
+    }
+
+    /// After each commit here: every 64, moves the pin up to the cluster's
+    /// live-snapshot floor, so that the engine collects what no live
+    /// cluster snapshot reads.
+    fn committed(&self, n: &mut Node) {
+        n.since_pin += 1;
+        if n.since_pin < 64 && n.pin.is_some() {
+            return;
+        }
+        n.since_pin = 0;
+        let floor = self
+            .registry
+            .floor(&*self.gts)
+            .min(n.db.newest_commit().get());
+        if n.pin.as_ref().is_some_and(|p| p.timestamp().get() >= floor) {
+            return;
+        }
+        // The old pin holds the engine's watermark at or below it, so a
+        // floor above it is readable.
+        if let Ok(pin) = n.db.snapshot_at(Timestamp::new(floor)) {
+            n.pin = Some(pin);
         }
     }
 
@@ -856,7 +894,7 @@ impl Partition {
     pub fn crash(&self) {
         let mut n = self.lock();
         let incarnation = n.incarnation;
-        *n = Node::down(self.storage, self.history, &self.schema);
+        *n = Node::down(self.storage, &self.schema);
         // Parts begun before the crash stay stale after the restart.
         n.incarnation = incarnation;
         self.decided.notify_all();
@@ -869,7 +907,7 @@ impl Partition {
     pub fn restart(&self, outbox: &mut Vec<Envelope>) -> Result<()> {
         let mut n = self.lock();
         let incarnation = n.incarnation + 1;
-        let mut fresh = Node::empty(self.storage, self.history, &self.schema)?;
+        let mut fresh = Node::empty(self.storage, &self.schema)?;
         fresh.incarnation = incarnation;
         let corrupt = |reason: String| Error::Corrupt {
             partition: self.id,
@@ -935,6 +973,7 @@ impl Partition {
             p.tx = Some(tx);
         }
         self.gts.observe(max);
+        fresh.pin = Some(fresh.db.snapshot());
         *n = fresh;
         let txns: Vec<TxnId> = n.prepared.keys().copied().collect();
         for txn in txns {
@@ -945,11 +984,8 @@ impl Partition {
 }
 
 impl Node {
-    fn empty(storage: Storage, history: Duration, schema: &Schema) -> Result<Node> {
-        // The history window keeps what a cluster snapshot taken that long
-        // ago reads here, though it registers on this engine only when it
-        // first touches this partition.
-        let db = Database::builder().storage(storage).retain(history).build();
+    fn empty(storage: Storage, schema: &Schema) -> Result<Node> {
+        let db = Database::builder().storage(storage).build();
         let tables = Arc::new(schema.create(&db)?);
         Ok(Node {
             up: true,
@@ -964,12 +1000,13 @@ impl Node {
             votes: HashMap::new(),
             resolving: HashMap::new(),
             classic: HashMap::new(),
+            pin: None,
+            since_pin: 0,
         })
     }
 
-    fn down(storage: Storage, history: Duration, schema: &Schema) -> Node {
-        let mut n =
-            Node::empty(storage, history, schema).expect("an empty schema was created before");
+    fn down(storage: Storage, schema: &Schema) -> Node {
+        let mut n = Node::empty(storage, schema).expect("an empty schema was created before");
         n.up = false;
         n
     }
