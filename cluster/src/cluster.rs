@@ -411,8 +411,8 @@ impl Cluster {
             id: snapshot,
             snapshot,
             _registration: registration,
-            locals: (0..self.inner.parts.len()).map(|_| None).collect(),
-            order: Vec::new(),
+            locals: Vec::new(),
+            first_write: None,
             failed: false,
             scratch: Vec::new(),
         }
@@ -483,10 +483,10 @@ pub struct ClusterTransaction {
     snapshot: u64,
     /// Keeps the snapshot readable on partitions not touched yet.
     _registration: Registration,
-    locals: Vec<Option<Local>>,
-    /// Partitions in the order the transaction first wrote them: the first
-    /// coordinates.
-    order: Vec<usize>,
+    /// Its part on each partition it touched, in the order it touched them.
+    locals: Vec<(usize, Local)>,
+    /// The partition it wrote first: it coordinates.
+    first_write: Option<usize>,
     failed: bool,
     /// A key's encoding, for routing.
     scratch: Vec<u8>,
@@ -512,12 +512,16 @@ impl ClusterTransaction {
         if self.failed {
             return Err(Error::Finished);
         }
-        if self.locals[p].is_none() {
-            let part = Arc::clone(&self.inner.parts[p]);
-            let local = part.begin(self.snapshot, self.inner.wait, &self.send())?;
-            self.locals[p] = Some(local);
-        }
-        Ok(self.locals[p].as_mut().expect("just set"))
+        let i = match self.locals.iter().position(|(q, _)| *q == p) {
+            Some(i) => i,
+            None => {
+                let part = &self.inner.parts[p];
+                let local = part.begin(self.snapshot, self.inner.wait, &self.send())?;
+                self.locals.push((p, local));
+                self.locals.len() - 1
+            }
+        };
+        Ok(&mut self.locals[i].1)
     }
 
     /// Runs a statement on partition `p`; a failure that rolls the
@@ -597,10 +601,8 @@ impl ClusterTransaction {
                 row,
             })
         })?;
-        if !self.order.contains(&p) {
-            self.order.push(p);
-        }
-        let l = self.locals[p].as_mut().expect("the statement ran there");
+        self.first_write.get_or_insert(p);
+        let l = self.local(p)?;
         l.wrote = true;
         l.writes.extend(write);
         Ok(())
@@ -685,27 +687,23 @@ impl ClusterTransaction {
         if self.failed {
             return Err(Error::Finished);
         }
-        let writers: Vec<usize> = self
-            .order
+        // Parts that only read end here; the first written part first.
+        self.locals.retain(|(_, l)| l.wrote);
+        if let Some(i) = self
+            .locals
             .iter()
-            .copied()
-            .filter(|p| self.locals[*p].as_ref().is_some_and(|l| l.wrote))
-            .collect();
-        // Parts that only read end here.
-        for (p, l) in self.locals.iter_mut().enumerate() {
-            if !writers.contains(&p) {
-                *l = None;
-            }
+            .position(|(p, _)| Some(*p) == self.first_write)
+        {
+            self.locals.swap(0, i);
         }
-        match writers.len() {
+        match self.locals.len() {
             0 => Ok(Committing::Done(Committed {
                 ts: self.snapshot,
                 participants: 0,
                 path: None,
             })),
             1 => {
-                let p = writers[0];
-                let local = self.locals[p].take().expect("a writer");
+                let (p, local) = self.locals.pop().expect("a writer");
                 let ts = self.inner.parts[p].commit_one(local, self.inner.wait, &self.send())?;
                 Ok(Committing::Done(Committed {
                     ts,
@@ -714,8 +712,8 @@ impl ClusterTransaction {
                 }))
             }
             k => {
-                for (i, &p) in writers.iter().enumerate() {
-                    let local = self.locals[p].take().expect("a writer");
+                let writers: Vec<usize> = self.locals.iter().map(|(p, _)| *p).collect();
+                for (i, (p, local)) in std::mem::take(&mut self.locals).into_iter().enumerate() {
                     if let Err(e) = self.inner.parts[p].stage(self.id, local) {
                         for &q in &writers[..i] {
                             self.inner.parts[q].unstage(self.id);

@@ -284,6 +284,9 @@ impl Partition {
         wait: Duration,
         send: &dyn Fn(Vec<Envelope>),
     ) -> Result<MutexGuard<'a, Node>> {
+        if n.prepared.is_empty() && n.pending.is_empty() && n.up {
+            return Ok(n);
+        }
         let start = Instant::now();
         let mut asked = false;
         loop {
