@@ -411,10 +411,10 @@ impl Cluster {
             id: snapshot,
             snapshot,
             _registration: registration,
+            first: None,
             locals: Vec::new(),
             first_write: None,
             failed: false,
-            scratch: Vec::new(),
         }
     }
 
@@ -483,13 +483,14 @@ pub struct ClusterTransaction {
     snapshot: u64,
     /// Keeps the snapshot readable on partitions not touched yet.
     _registration: Registration,
-    /// Its part on each partition it touched, in the order it touched them.
+    /// Its part on the first partition it touched (inline: a transaction
+    /// on one partition allocates nothing for its parts) ...
+    first: Option<(usize, Local)>,
+    /// ... and on the others, in the order it touched them.
     locals: Vec<(usize, Local)>,
     /// The partition it wrote first: it coordinates.
     first_write: Option<usize>,
     failed: bool,
-    /// A key's encoding, for routing.
-    scratch: Vec<u8>,
 }
 
 impl ClusterTransaction {
@@ -512,11 +513,17 @@ impl ClusterTransaction {
         if self.failed {
             return Err(Error::Finished);
         }
+        if self.first.as_ref().is_some_and(|(q, _)| *q == p) {
+            return Ok(&mut self.first.as_mut().expect("checked").1);
+        }
         let i = match self.locals.iter().position(|(q, _)| *q == p) {
             Some(i) => i,
             None => {
                 let part = &self.inner.parts[p];
                 let local = part.begin(self.snapshot, self.inner.wait, &self.send())?;
+                if self.first.is_none() {
+                    return Ok(&mut self.first.insert((p, local)).1);
+                }
                 self.locals.push((p, local));
                 self.locals.len() - 1
             }
@@ -579,19 +586,25 @@ impl ClusterTransaction {
         row: Option<T>,
         f: impl FnOnce(&mut Transaction2<'_, K, T>) -> multiverse::Result<()>,
     ) -> Result<()> {
-        self.scratch.clear();
-        key.encode(&mut self.scratch);
-        let p = table.route(&self.scratch);
+        // A key's encoding, for routing, in a buffer each thread reuses.
+        thread_local! {
+            static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        let mut scratch = SCRATCH.take();
+        scratch.clear();
+        key.encode(&mut scratch);
+        let p = table.route(&scratch);
         // Only a log needs the write set (prepare records, replay).
         let write = self.inner.logged.then(|| Write {
             table: table.index,
-            key: self.scratch.clone(),
+            key: scratch.clone(),
             row: row.as_ref().map(|t| {
                 let mut v = Vec::new();
                 t.encode(&mut v);
                 v
             }),
         });
+        SCRATCH.set(scratch);
         self.run(p, |l| {
             let t = table.on(&l.tables);
             f(&mut Transaction2 {
@@ -688,6 +701,23 @@ impl ClusterTransaction {
             return Err(Error::Finished);
         }
         // Parts that only read end here; the first written part first.
+        if let Some(first) = self.first.take() {
+            if self.locals.is_empty() {
+                // One partition touched: no allocation.
+                if first.1.wrote {
+                    let (p, local) = first;
+                    let ts =
+                        self.inner.parts[p].commit_one(local, self.inner.wait, &self.send())?;
+                    return Ok(Committing::Done(Committed {
+                        ts,
+                        participants: 1,
+                        path: None,
+                    }));
+                }
+            } else {
+                self.locals.insert(0, first);
+            }
+        }
         self.locals.retain(|(_, l)| l.wrote);
         if let Some(i) = self
             .locals
