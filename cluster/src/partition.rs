@@ -163,6 +163,8 @@ pub struct PartitionStats {
     pub waits: u64,
     /// Decisions that contradicted a durable record: must stay 0.
     pub violations: u64,
+    /// Transactions prepared here and not yet decided or applied (now).
+    pub undecided: u64,
 }
 
 /// A partition.
@@ -229,9 +231,11 @@ impl Partition {
 
     pub fn stats(&self) -> PartitionStats {
         let mut s = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(log) = &self.lock().log {
+        let n = self.lock();
+        if let Some(log) = &n.log {
             s.syncs = log.syncs();
         }
+        s.undecided = (n.prepared.len() + n.pending.len()) as u64;
         s
     }
 
