@@ -153,7 +153,9 @@ fn run_and_kill(dir: &Path, seed: u64, run: Duration) -> Vec<(u64, u64)> {
     acks
 }
 
-fn check(dir: &Path, acked: &[(u64, u64)], seed: u64) -> usize {
+/// Checks the reopened cluster; returns the transfers recovered and the
+/// prepares the reopen found undecided (and resolved).
+fn check(dir: &Path, acked: &[(u64, u64)], seed: u64) -> (usize, u64) {
     let (cluster, accounts, history) = open(dir);
     for (i, s) in cluster.stats().iter().enumerate() {
         assert_eq!(s.violations, 0, "partition {i} (seed {seed})");
@@ -194,10 +196,11 @@ fn check(dir: &Path, acked: &[(u64, u64)], seed: u64) -> usize {
         }
     }
     // The reopen resolved every prepare it found.
-    for (i, s) in cluster.stats().iter().enumerate() {
+    let stats = cluster.stats();
+    for (i, s) in stats.iter().enumerate() {
         assert_eq!(s.undecided, 0, "partition {i} (seed {seed})");
     }
-    rows.len()
+    (rows.len(), stats.iter().map(|s| s.resolutions).sum())
 }
 
 #[test]
@@ -222,14 +225,16 @@ fn every_acknowledged_distributed_commit_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut acked = Vec::new();
-    let mut recovered = 0;
+    let (mut recovered, mut resolved) = (0, 0);
     for round in 0..rounds {
         let run = Duration::from_millis(rng.u64(100..600));
         acked.extend(run_and_kill(dir.path(), seed ^ round, run));
-        recovered = check(dir.path(), &acked, seed);
+        let (r, u) = check(dir.path(), &acked, seed);
+        recovered = r;
+        resolved += u;
     }
     eprintln!(
-        "{} acknowledged, {recovered} transfers recovered",
+        "{} acknowledged, {recovered} transfers recovered, {resolved} prepares found undecided and resolved",
         acked.len()
     );
     assert!(
