@@ -1,6 +1,7 @@
 //! The cluster: partitions, the timestamp service, the in-memory
 //! transport, and the client's transactions.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::ops::RangeBounds;
@@ -315,7 +316,10 @@ impl ClusterBuilder {
 /// routing of keys to partitions.
 pub struct ClusterTable<K, T: Tuple> {
     index: u32,
-    parts: Vec<Table<K, T>>,
+    name: Arc<str>,
+    /// Each partition's handle, with the incarnation of the engine it
+    /// belongs to (a restarted partition has a new engine).
+    parts: Vec<(u64, Table<K, T>)>,
     types: PhantomData<fn() -> (K, T)>,
 }
 
@@ -323,6 +327,7 @@ impl<K: Key, T: Tuple> Clone for ClusterTable<K, T> {
     fn clone(&self) -> Self {
         ClusterTable {
             index: self.index,
+            name: Arc::clone(&self.name),
             parts: self.parts.clone(),
             types: PhantomData,
         }
@@ -340,6 +345,18 @@ impl<K: Key + Persist, T: Tuple + Persist> ClusterTable<K, T> {
 
     fn route(&self, encoded: &[u8]) -> usize {
         (fold(encoded) % self.parts.len() as u64) as usize
+    }
+
+    /// Partition `p`'s handle for `local`'s engine: the one taken with
+    /// this table, unless the partition restarted since (a new engine, so
+    /// a new handle).
+    fn part<'a>(&'a self, p: usize, local: &Local) -> multiverse::Result<Cow<'a, Table<K, T>>> {
+        let (incarnation, table) = &self.parts[p];
+        if *incarnation == local.incarnation {
+            Ok(Cow::Borrowed(table))
+        } else {
+            local.db.table::<K, T>(&self.name).map(Cow::Owned)
+        }
     }
 }
 
@@ -371,10 +388,12 @@ impl Cluster {
             })?;
         let mut parts = Vec::new();
         for p in &self.inner.parts {
-            parts.push(p.db()?.table::<K, T>(name)?);
+            let (incarnation, db) = p.db_at()?;
+            parts.push((incarnation, db.table::<K, T>(name)?));
         }
         Ok(ClusterTable {
             index: index as u32,
+            name: name.into(),
             parts,
             types: PhantomData,
         })
@@ -514,7 +533,10 @@ impl ClusterTransaction {
         key: &K,
     ) -> Result<Option<T>> {
         let p = table.partition_of(key);
-        self.run(p, |l| l.tx.get(&table.parts[p], key))
+        self.run(p, |l| {
+            let t = table.part(p, l)?;
+            l.tx.get(&t, key)
+        })
     }
 
     /// The rows whose keys lie in `range`, in key order, from every
@@ -528,9 +550,8 @@ impl ClusterTransaction {
         let mut rows = Vec::new();
         for p in 0..table.parts.len() {
             let part = self.run(p, |l| {
-                Ok(l.tx
-                    .scan(&table.parts[p], range.clone())?
-                    .collect::<Vec<_>>())
+                let t = table.part(p, l)?;
+                Ok(l.tx.scan(&t, range.clone())?.collect::<Vec<_>>())
             })?;
             rows.extend(part);
         }
@@ -563,9 +584,10 @@ impl ClusterTransaction {
             v
         });
         self.run(p, |l| {
+            let t = table.part(p, l)?;
             f(&mut Transaction2 {
                 tx: &mut l.tx,
-                table: &table.parts[p],
+                table: &t,
                 key,
                 row,
             })
@@ -738,5 +760,28 @@ impl Cluster {
     /// The outcome of a commit started with `commit_start`, once it came.
     pub fn outcome(&self, client: u64) -> Option<(Decision, Path)> {
         self.inner.waiters.poll(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restart builds a new engine on the partition; a table handle
+    /// taken before it must still reach that partition's rows.
+    #[test]
+    fn table_handles_taken_before_a_restart_still_work_after_it() -> Result<()> {
+        let cluster = Cluster::builder()
+            .partitions(2)
+            .table::<u64, [i64; 1]>("t")
+            .build()?;
+        let t = cluster.table::<u64, [i64; 1]>("t")?;
+        let key = (0..).find(|k| t.partition_of(k) == 0).expect("a key");
+        let p = &cluster.inner().parts[0];
+        p.crash();
+        p.restart(&mut Vec::new())?;
+        cluster.transact(|tx| tx.upsert(&t, key, [7]))?;
+        assert_eq!(cluster.begin().get(&t, &key)?, Some([7]));
+        Ok(())
     }
 }

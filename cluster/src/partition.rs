@@ -81,6 +81,9 @@ pub(crate) struct Local {
     pub writes: Vec<Write>,
     /// The partition's incarnation it began in: a restart loses it.
     pub incarnation: u64,
+    /// That incarnation's engine (a restart builds a new one, whose
+    /// tables need new handles).
+    pub db: Database,
 }
 
 struct Prepared {
@@ -237,6 +240,15 @@ impl Partition {
         self.lock().incarnation
     }
 
+    /// The engine and its incarnation, read together.
+    pub fn db_at(&self) -> Result<(u64, Database)> {
+        let n = self.lock();
+        if !n.up {
+            return Err(Error::Unavailable { partition: self.id });
+        }
+        Ok((n.incarnation, n.db.clone()))
+    }
+
     /// Whether the partition is up.
     pub fn is_up(&self) -> bool {
         self.lock().up
@@ -347,6 +359,7 @@ impl Partition {
             tx,
             writes: Vec::new(),
             incarnation: n.incarnation,
+            db: n.db.clone(),
         })
     }
 
