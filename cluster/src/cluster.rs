@@ -767,6 +767,25 @@ impl Cluster {
 mod tests {
     use super::*;
 
+    /// Each table's creation takes a timestamp of the partition's engine;
+    /// the first commits must still find the service's timestamps above
+    /// them (they panicked: "the clock passed a fresh timestamp").
+    #[test]
+    fn commits_work_after_declaring_several_tables() -> Result<()> {
+        let cluster = Cluster::builder()
+            .partitions(1)
+            .table::<u64, [i64; 1]>("a")
+            .table::<u64, [i64; 1]>("b")
+            .table::<u64, [i64; 1]>("c")
+            .build()?;
+        let a = cluster.table::<u64, [i64; 1]>("a")?;
+        for k in 0..3 {
+            cluster.transact(|tx| tx.insert(&a, k, [1]))?;
+        }
+        assert_eq!(cluster.begin().scan(&a, ..)?.len(), 3);
+        Ok(())
+    }
+
     /// A restart builds a new engine on the partition; a table handle
     /// taken before it must still reach that partition's rows.
     #[test]

@@ -942,7 +942,9 @@ impl Partition {
             }
             p.tx = Some(tx);
         }
-        self.gts.observe(max);
+        // Creating the tables moved the fresh engine's own clock: the
+        // service must hand out timestamps above it too.
+        self.gts.observe(max.max(fresh.db.newest_commit().get()));
         *n = fresh;
         let txns: Vec<TxnId> = n.prepared.keys().copied().collect();
         for txn in txns {
