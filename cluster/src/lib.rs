@@ -13,6 +13,7 @@ mod partition;
 pub mod protocol;
 mod record;
 mod schema;
+pub mod sim;
 
 pub use cluster::{
     Cluster, ClusterBuilder, ClusterTable, ClusterTransaction, Committed, Committing, DEFAULT_WAIT,

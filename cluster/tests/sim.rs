@@ -1,0 +1,35 @@
+//! The deterministic fault simulator over many seeds (`sim.rs`).
+//!
+//! `MULTIVERSE_SIM_SEEDS` (default 200) seeds from `MULTIVERSE_SIM_FIRST`
+//! (default 0); `replay` runs the one seed in `MULTIVERSE_SIM_SEED`.
+
+use multiverse_cluster::sim::{run_seed, SimConfig, SimSummary};
+
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+    })
+}
+
+#[test]
+fn seeds() {
+    let first = env("MULTIVERSE_SIM_FIRST").unwrap_or(0);
+    let count = env("MULTIVERSE_SIM_SEEDS").unwrap_or(200);
+    let config = SimConfig::default();
+    let mut total = SimSummary::default();
+    for seed in first..first + count {
+        total.add(&run_seed(seed, &config));
+    }
+    println!("sim seeds {first}..{}: {total}", first + count);
+    assert!(total.acked_2pc > 0 && total.crashes > 0 && total.scans > 0);
+}
+
+#[test]
+fn replay() {
+    let Some(seed) = env("MULTIVERSE_SIM_SEED") else {
+        return;
+    };
+    let summary = run_seed(seed, &SimConfig::default());
+    println!("sim seed {seed}: {summary}");
+}
