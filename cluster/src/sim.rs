@@ -113,6 +113,9 @@ pub struct SimSummary {
     pub max_undecided: usize,
     /// Steps the slowest heal took until everything was resolved.
     pub max_heal_steps: u64,
+    /// A hash of every step's choice and every delivered message: equal
+    /// for two runs of one seed (the replay is exact).
+    pub trace: u64,
 }
 
 impl SimSummary {
@@ -132,6 +135,7 @@ impl SimSummary {
         self.resolutions += o.resolutions;
         self.max_undecided = self.max_undecided.max(o.max_undecided);
         self.max_heal_steps = self.max_heal_steps.max(o.max_heal_steps);
+        self.trace = mix(self.trace, o.trace);
     }
 }
 
@@ -159,6 +163,15 @@ impl std::fmt::Display for SimSummary {
             self.max_heal_steps,
         )
     }
+}
+
+/// Folds `v` into the hash `h` (FNV-1a over its bytes).
+fn mix(h: u64, v: u64) -> u64 {
+    v.to_le_bytes()
+        .iter()
+        .fold(h ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        })
 }
 
 /// The command that replays `seed` (with the default configuration).
@@ -197,7 +210,17 @@ struct Net {
 }
 
 impl Transport for Net {
-    fn send(&self, envelopes: Vec<Envelope>) {
+    /// Queues a batch in one order whatever order the sender's hash maps
+    /// gave it (a seed must replay exactly): by receiver and transaction,
+    /// keeping the sender's order among the rest.
+    fn send(&self, mut envelopes: Vec<Envelope>) {
+        envelopes.sort_by_key(|e| {
+            let to = match e.to {
+                Endpoint::Partition(p) => (0, p as u64),
+                Endpoint::Client(c) => (1, c),
+            };
+            (to, e.msg.txn())
+        });
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -325,7 +348,11 @@ impl Sim {
     }
 
     fn queue_len(&self) -> usize {
-        self.net.queue.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.net
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     fn take(&mut self, i: usize) -> Envelope {
@@ -347,6 +374,7 @@ impl Sim {
         self.summary.steps += 1;
         let n = self.queue_len();
         let roll = self.rng.u32(0..1000);
+        self.summary.trace = mix(self.summary.trace, u64::from(roll));
         match roll {
             0..=499 if n > 0 => {
                 let i = self.rng.usize(0..n);
@@ -431,6 +459,16 @@ impl Sim {
             Some(()) => {}
             None => return self.fail("the final scan could not run after healing".into()),
         }
+        // Two ticks of every timer abort every part staged whose prepare
+        // was lost.
+        for _ in 0..2 {
+            self.timers();
+        }
+        let staged: Vec<Vec<TxnId>> = self.parts().iter().map(|p| p.staged()).collect();
+        if staged.iter().any(|s| !s.is_empty()) {
+            return self.fail(format!("after healing, parts still staged: {staged:?}"));
+        }
+        self.write_all()?;
         // Every acknowledged commit whole on each participant, no aborted
         // one anywhere, every other one whole or absent.
         let rows = self.ledger_rows_everywhere()?;
@@ -463,9 +501,52 @@ impl Sim {
         Ok(())
     }
 
+    /// After healing, a transaction that writes every account commits: no
+    /// claim of a transaction that will never finish is left behind.
+    fn write_all(&mut self) -> Check {
+        let mut tx = self.cluster.begin();
+        for id in 0..self.config.accounts {
+            let r = tx
+                .get(&self.accounts, &id)
+                .and_then(|row| tx.update(&self.accounts, &id, row.expect("an account")));
+            if let Err(e) = r {
+                return self.fail(format!(
+                    "after healing, account {id} cannot be written: {e}"
+                ));
+            }
+        }
+        let client = match tx.commit_start() {
+            Ok(Committing::Waiting { client, .. }) => client,
+            Ok(Committing::Done(_)) => return Ok(()),
+            Err(e) => return self.fail(format!("after healing, a commit of every account: {e}")),
+        };
+        for _ in 0..self.config.heal_steps {
+            if let Some((decision, _)) = self.cluster.outcome(client) {
+                return match decision {
+                    Decision::Commit(_) => Ok(()),
+                    Decision::Abort => {
+                        self.fail("after healing, a commit of every account aborted".into())
+                    }
+                };
+            }
+            let n = self.queue_len();
+            if n == 0 {
+                break;
+            }
+            let i = self.rng.usize(0..n);
+            self.deliver(i)?;
+        }
+        self.fail("after healing, a commit of every account got no outcome".into())
+    }
+
     /// Delivers queued envelope `i`.
     fn deliver(&mut self, i: usize) -> Check {
         let env = self.take(i);
+        let to = match env.to {
+            Endpoint::Partition(p) => p as u64,
+            Endpoint::Client(c) => c << 16,
+        };
+        self.summary.trace = mix(mix(self.summary.trace, to), env.msg.txn());
         match env.to {
             Endpoint::Partition(p) => {
                 let txn = env.msg.txn();
@@ -484,10 +565,7 @@ impl Sim {
                         }
                     }
                     self.outcomes.insert(txn, decision);
-                    self.cluster
-                        .inner()
-                        .waiters
-                        .complete(c, decision, env.path);
+                    self.cluster.inner().waiters.complete(c, decision, env.path);
                 }
             }
         }
@@ -567,6 +645,15 @@ impl Sim {
         let i = self.rng.usize(0..self.config.partitions);
         let mut out = Vec::new();
         self.parts()[i].resolve_all(&mut out);
+        self.send(out);
+    }
+
+    /// Every partition's timer.
+    fn timers(&mut self) {
+        let mut out = Vec::new();
+        for p in self.parts() {
+            p.resolve_all(&mut out);
+        }
         self.send(out);
     }
 
@@ -788,7 +875,9 @@ impl Sim {
         }
         let mut seen: BTreeMap<TxnId, (BTreeSet<usize>, [i64; 5])> = BTreeMap::new();
         for (key, row) in &ledger {
-            let e = seen.entry(row[0] as TxnId).or_insert((BTreeSet::new(), *row));
+            let e = seen
+                .entry(row[0] as TxnId)
+                .or_insert((BTreeSet::new(), *row));
             e.0.insert(self.ledger.partition_of(key));
         }
         for (txn, (got, row)) in &seen {

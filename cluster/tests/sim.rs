@@ -26,6 +26,18 @@ fn seeds() {
 }
 
 #[test]
+fn a_seed_replays_exactly() {
+    let config = SimConfig::default();
+    for seed in [7, 8] {
+        assert_eq!(
+            run_seed(seed, &config),
+            run_seed(seed, &config),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
 fn replay() {
     let Some(seed) = env("MULTIVERSE_SIM_SEED") else {
         return;
