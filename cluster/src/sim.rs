@@ -47,8 +47,8 @@ use crate::protocol::{Decision, Record};
 /// What a simulation runs.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Partitions.
-    pub partitions: usize,
+    /// Partitions; `None`: 2, 3 or 4, by seed.
+    pub partitions: Option<usize>,
     /// Bank accounts (spread over the partitions by hash).
     pub accounts: u64,
     /// Clients running transfers.
@@ -63,21 +63,22 @@ pub struct SimConfig {
     /// How many polls a client waits for a distributed commit's outcome
     /// before it gives up (its outcome is then unknown to it).
     pub patience: u32,
-    /// The partitions' version store.
-    pub storage: Storage,
+    /// The partitions' version store; `None`: each of `Storage::ALL` in
+    /// turn, by seed.
+    pub storage: Option<Storage>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            partitions: 3,
+            partitions: None,
             accounts: 12,
             transfer_clients: 3,
             scanners: 1,
             fault_steps: 2000,
             heal_steps: 5000,
             patience: 30,
-            storage: Storage::AppendOnlyN2O,
+            storage: None,
         }
     }
 }
@@ -286,12 +287,16 @@ type Check = Result<(), String>;
 
 impl Sim {
     /// A simulation of `config`, driven by `seed` alone.
-    pub fn new(seed: u64, config: SimConfig) -> Sim {
+    pub fn new(seed: u64, mut config: SimConfig) -> Sim {
+        let partitions = *config.partitions.get_or_insert(2 + (seed / 4 % 3) as usize);
+        let storage = *config
+            .storage
+            .get_or_insert(Storage::ALL[(seed % 4) as usize]);
         let net = Arc::new(Net::default());
-        let disks: Vec<SimDisk> = (0..config.partitions).map(|_| SimDisk::new()).collect();
+        let disks: Vec<SimDisk> = (0..partitions).map(|_| SimDisk::new()).collect();
         let cluster = Cluster::builder()
-            .partitions(config.partitions)
-            .storage(config.storage)
+            .partitions(partitions)
+            .storage(storage)
             .table::<u64, [i64; 1]>("accounts")
             .table::<u64, [i64; 5]>("ledger")
             .simulated(disks.clone(), Arc::clone(&net) as Arc<dyn Transport>)
@@ -364,6 +369,10 @@ impl Sim {
         self.net.send(envs);
     }
 
+    fn partitions(&self) -> usize {
+        self.config.partitions.expect("set by new")
+    }
+
     fn parts(&self) -> &[Arc<crate::partition::Partition>] {
         &self.cluster.inner().parts
     }
@@ -405,7 +414,7 @@ impl Sim {
     /// nothing is undecided, within the bound; then checks the end state.
     fn heal(&mut self) -> Check {
         self.healing = true;
-        for i in 0..self.config.partitions {
+        for i in 0..self.partitions() {
             if !self.parts()[i].is_up() {
                 self.restart(i)?;
             }
@@ -576,7 +585,7 @@ impl Sim {
         if self.healing {
             return Ok(());
         }
-        let i = self.rng.usize(0..self.config.partitions);
+        let i = self.rng.usize(0..self.partitions());
         if !self.parts()[i].is_up() {
             return Ok(());
         }
@@ -587,7 +596,7 @@ impl Sim {
     }
 
     fn restart_one(&mut self) -> Check {
-        let down: Vec<usize> = (0..self.config.partitions)
+        let down: Vec<usize> = (0..self.partitions())
             .filter(|&i| !self.parts()[i].is_up())
             .collect();
         if down.is_empty() {
@@ -642,7 +651,7 @@ impl Sim {
 
     /// A random up partition's timer: restart its resolutions.
     fn timer(&mut self) {
-        let i = self.rng.usize(0..self.config.partitions);
+        let i = self.rng.usize(0..self.partitions());
         let mut out = Vec::new();
         self.parts()[i].resolve_all(&mut out);
         self.send(out);
