@@ -66,6 +66,11 @@ pub struct SimConfig {
     /// The partitions' version store; `None`: each of `Storage::ALL` in
     /// turn, by seed.
     pub storage: Option<Storage>,
+    /// A negative control: a crash cuts the disk anywhere, synced bytes
+    /// included (a disk that lies about its syncs). The checker must
+    /// notice.
+    #[doc(hidden)]
+    pub faulty_disk: bool,
 }
 
 impl Default for SimConfig {
@@ -79,6 +84,7 @@ impl Default for SimConfig {
             heal_steps: 5000,
             patience: 30,
             storage: None,
+            faulty_disk: false,
         }
     }
 }
@@ -589,7 +595,13 @@ impl Sim {
         if !self.parts()[i].is_up() {
             return Ok(());
         }
-        self.disks[i].crash(&mut self.rng);
+        if self.config.faulty_disk {
+            let bytes = self.disks[i].bytes();
+            let keep = self.rng.usize(0..=bytes.len());
+            self.disks[i].set_bytes(bytes[..keep].to_vec());
+        } else {
+            self.disks[i].crash(&mut self.rng);
+        }
         self.parts()[i].crash();
         self.summary.crashes += 1;
         Ok(())
@@ -751,7 +763,10 @@ impl Sim {
         let body = (|| {
             let mut balances = Vec::new();
             for id in &ids {
-                balances.push(tx.get(&self.accounts, id)?.expect("an account")[0]);
+                let row = tx.get(&self.accounts, id)?;
+                let row =
+                    row.ok_or_else(|| Error::InvalidArgument(format!("account {id} lost")))?;
+                balances.push(row[0]);
             }
             let out: i64 = amounts.iter().sum();
             tx.update(&self.accounts, &ids[0], [balances[0] - out])?;

@@ -3,7 +3,7 @@
 //! `MULTIVERSE_SIM_SEEDS` (default 200) seeds from `MULTIVERSE_SIM_FIRST`
 //! (default 0); `replay` runs the one seed in `MULTIVERSE_SIM_SEED`.
 
-use multiverse_cluster::sim::{run_seed, SimConfig, SimSummary};
+use multiverse_cluster::sim::{run_seed, Sim, SimConfig, SimSummary};
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
@@ -44,4 +44,22 @@ fn replay() {
     };
     let summary = run_seed(seed, &SimConfig::default());
     println!("sim seed {seed}: {summary}");
+}
+
+/// The negative control: with a disk that loses synced bytes in a crash,
+/// acknowledged commits get lost, and the checker must say so.
+#[test]
+fn a_disk_that_loses_synced_writes_is_caught() {
+    let config = SimConfig {
+        faulty_disk: true,
+        ..SimConfig::default()
+    };
+    let caught: Vec<(u64, String)> = (0..20)
+        .filter_map(|seed| Some((seed, Sim::new(seed, config.clone()).run().err()?)))
+        .collect();
+    println!(
+        "faulty disk caught in {} of 20 seeds: {caught:?}",
+        caught.len()
+    );
+    assert!(caught.len() >= 10, "{caught:?}");
 }
