@@ -1,7 +1,12 @@
 //! The deterministic fault simulator over many seeds (`sim.rs`).
 //!
-//! `MULTIVERSE_SIM_SEEDS` (default 200) seeds from `MULTIVERSE_SIM_FIRST`
-//! (default 0); `replay` runs the one seed in `MULTIVERSE_SIM_SEED`.
+//! `seeds` runs `MULTIVERSE_SIM_SEEDS` (default 200) seeds from
+//! `MULTIVERSE_SIM_FIRST` (default 0); `replay` runs the one seed in
+//! `MULTIVERSE_SIM_SEED` (a failure prints the command). A longer run:
+//!
+//! ```text
+//! MULTIVERSE_SIM_SEEDS=20000 cargo test --release -p multiverse-cluster --test sim seeds -- --nocapture
+//! ```
 
 use multiverse_cluster::sim::{run_seed, Sim, SimConfig, SimSummary};
 
