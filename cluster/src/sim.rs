@@ -28,8 +28,11 @@
 //! 3. **The bank total** that every completed scan reads is the initial one.
 //! 4. **Liveness.** Once the fault phase ends, every partition is
 //!    restarted and no message is lost any more; within a bounded number of
-//!    steps every prepared transaction is resolved, and a last scan finds
-//!    the total, every acknowledged commit whole and no aborted one.
+//!    steps every prepared transaction is resolved; two timer ticks leave no
+//!    part staged (whose prepares were all lost); a last scan finds the
+//!    total, every acknowledged commit whole on each of its participants,
+//!    no aborted one, every other whole or absent; and a transaction that
+//!    writes every account commits (no claim is left behind).
 //!
 //! A failure panics with its seed and the command that replays it.
 
@@ -410,7 +413,9 @@ impl Sim {
             570..=609 => self.restart_one()?,
             610..=659 => self.timer(),
             660..=999 => self.advance()?,
-            _ => {} // a delay: everything stays queued
+            // Nothing queued. (Every step that delivers nothing delays
+            // every queued message; a random pick reorders them.)
+            _ => {}
         }
         self.check_step()
     }
