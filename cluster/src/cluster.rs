@@ -796,3 +796,85 @@ impl Cluster {
         self.inner.waiters.poll(client)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each table's creation takes a timestamp of the partition's engine;
+    /// the first commits must still find the service's timestamps above
+    /// them (they panicked: "the clock passed a fresh timestamp").
+    #[test]
+    fn commits_work_after_declaring_several_tables() -> Result<()> {
+        let cluster = Cluster::builder()
+            .partitions(1)
+            .table::<u64, [i64; 1]>("a")
+            .table::<u64, [i64; 1]>("b")
+            .table::<u64, [i64; 1]>("c")
+            .build()?;
+        let a = cluster.table::<u64, [i64; 1]>("a")?;
+        for k in 0..3 {
+            cluster.transact(|tx| tx.insert(&a, k, [1]))?;
+        }
+        assert_eq!(cluster.begin().scan(&a, ..)?.len(), 3);
+        Ok(())
+    }
+
+    /// Loses every message.
+    struct Lossy;
+
+    impl Transport for Lossy {
+        fn send(&self, _: Vec<Envelope>) {}
+    }
+
+    /// When every prepare of a transaction is lost, no participant prepared
+    /// it and none resolves it: the partitions' timer must abort its staged
+    /// parts, or their claims block its keys forever.
+    #[test]
+    fn a_transaction_whose_prepares_were_all_lost_releases_its_keys() -> Result<()> {
+        let disks = vec![crate::log::SimDisk::new(), crate::log::SimDisk::new()];
+        let cluster = Cluster::builder()
+            .partitions(2)
+            .table::<u64, [i64; 1]>("t")
+            .simulated(disks, Arc::new(Lossy))
+            .build()?;
+        let t = cluster.table::<u64, [i64; 1]>("t")?;
+        let a = (0..).find(|k| t.partition_of(k) == 0).expect("a key");
+        let b = (0..).find(|k| t.partition_of(k) == 1).expect("a key");
+        let mut tx = cluster.begin();
+        tx.insert(&t, a, [1])?;
+        tx.insert(&t, b, [1])?;
+        assert!(matches!(tx.commit_start()?, Committing::Waiting { .. }));
+        // Two ticks: the first sees the parts staged, the second aborts them.
+        for _ in 0..2 {
+            for p in &cluster.inner().parts {
+                p.resolve_all(&mut Vec::new());
+            }
+        }
+        for k in [a, b] {
+            let mut tx = cluster.begin();
+            tx.insert(&t, k, [2])?;
+            assert!(matches!(tx.commit_start()?, Committing::Done(_)));
+        }
+        assert_eq!(cluster.begin().get(&t, &a)?, Some([2]));
+        Ok(())
+    }
+
+    /// A restart builds a new engine on the partition; a table handle
+    /// taken before it must still reach that partition's rows.
+    #[test]
+    fn table_handles_taken_before_a_restart_still_work_after_it() -> Result<()> {
+        let cluster = Cluster::builder()
+            .partitions(2)
+            .table::<u64, [i64; 1]>("t")
+            .build()?;
+        let t = cluster.table::<u64, [i64; 1]>("t")?;
+        let key = (0..).find(|k| t.partition_of(k) == 0).expect("a key");
+        let p = &cluster.inner().parts[0];
+        p.crash();
+        p.restart(&mut Vec::new())?;
+        cluster.transact(|tx| tx.upsert(&t, key, [7]))?;
+        assert_eq!(cluster.begin().get(&t, &key)?, Some([7]));
+        Ok(())
+    }
+}

@@ -14,6 +14,7 @@ pub mod protocol;
 mod record;
 mod schema;
 mod session;
+pub mod sim;
 mod snapshots;
 #[cfg(test)]
 mod wait_tests;

@@ -125,6 +125,9 @@ struct Node {
     records: HashMap<TxnId, Record>,
     /// Ran here; its commit began; not prepared yet.
     staged: HashMap<TxnId, Local>,
+    /// Staged at the last timer tick already: the next tick aborts them
+    /// (their prepare was lost, and nobody else would ever resolve them).
+    aged: Vec<TxnId>,
     /// Prepared, undecided.
     prepared: HashMap<TxnId, Prepared>,
     /// Decided to commit, waiting for the undecided prepares below it.
@@ -243,6 +246,20 @@ impl Partition {
         f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
+    /// The partition's engine (the simulator's checker reads it directly).
+    pub fn db(&self) -> Result<Database> {
+        let n = self.lock();
+        if !n.up {
+            return Err(Error::Unavailable { partition: self.id });
+        }
+        Ok(n.db.clone())
+    }
+
+    /// How many times it restarted.
+    pub fn incarnation(&self) -> u64 {
+        self.lock().incarnation
+    }
+
     /// Whether table `index` is an `X` (a typed part).
     pub fn table_is<X: 'static>(&self, index: usize) -> bool {
         self.lock()
@@ -260,6 +277,11 @@ impl Partition {
     pub fn undecided(&self) -> usize {
         let n = self.lock();
         n.prepared.len() + n.pending.len()
+    }
+
+    /// The transactions staged here whose prepare has not come.
+    pub fn staged(&self) -> Vec<TxnId> {
+        self.lock().staged.keys().copied().collect()
     }
 
     /// The durable record of `txn` here.
@@ -883,12 +905,25 @@ impl Partition {
     }
 
     /// Starts resolving every undecided prepare here that is not being
-    /// resolved (the simulator's timer; a restart).
+    /// resolved (the simulator's timer; a restart). Aborts the parts
+    /// staged here since the previous call whose prepare has not come: if
+    /// every prepare of a transaction was lost, no participant prepared and
+    /// none would ever resolve it, and its claims would block its keys
+    /// forever. (Not prepared here, it may abort here alone; a prepare
+    /// that comes later finds the abort and votes so.)
     pub fn resolve_all(&self, outbox: &mut Vec<Envelope>) {
         let mut n = self.lock();
         if !n.up {
             return;
         }
+        for txn in std::mem::take(&mut n.aged) {
+            if n.staged.contains_key(&txn) {
+                self.learn(&mut n, txn, Decision::Abort);
+            }
+        }
+        n.aged = n.staged.keys().copied().collect();
+        // In one order (the simulator replays its seeds exactly).
+        n.aged.sort_unstable();
         let txns: Vec<TxnId> = n.prepared.keys().copied().collect();
         for txn in txns {
             n.resolving.remove(&txn);
@@ -979,7 +1014,9 @@ impl Partition {
             }
             p.tx = Some(tx);
         }
-        self.gts.observe(max);
+        // Creating the tables moved the fresh engine's own clock: the
+        // service must hand out timestamps above it too.
+        self.gts.observe(max.max(fresh.db.newest_commit().get()));
         fresh.pin = Some(fresh.db.snapshot());
         *n = fresh;
         let txns: Vec<TxnId> = n.prepared.keys().copied().collect();
@@ -1002,6 +1039,7 @@ impl Node {
             log: None,
             records: HashMap::new(),
             staged: HashMap::new(),
+            aged: Vec::new(),
             prepared: HashMap::new(),
             pending: BTreeMap::new(),
             votes: HashMap::new(),

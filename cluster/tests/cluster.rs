@@ -3,7 +3,6 @@
 //! a reopen; the schema's errors.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use multiverse::Storage;
 use multiverse_cluster::{Cluster, ClusterTable, Error, Protocol};
