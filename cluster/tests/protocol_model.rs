@@ -762,7 +762,7 @@ fn print_trace(trace: &[Action]) {
 }
 
 /// Crashes allowed per participant over a whole run. Two make the search
-/// some tens of millions of states; one covers a crash of the coordinator,
+/// more than three million states (it was stopped there); one covers a crash of the coordinator,
 /// of a resolver, and of a participant between prepare and answer.
 const MAX_CRASHES: u8 = 1;
 
