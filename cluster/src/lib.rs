@@ -15,6 +15,7 @@ mod record;
 mod schema;
 mod session;
 mod snapshots;
+mod sync;
 #[cfg(test)]
 mod wait_tests;
 
