@@ -74,7 +74,7 @@ impl Registry {
                 break i % SLOTS;
             }
             i += 1;
-            if i % SLOTS == 0 {
+            if i.is_multiple_of(SLOTS) {
                 // Every slot busy: more live transactions than slots; let
                 // one end.
                 yield_now();
