@@ -131,8 +131,8 @@ mod loom_models {
     /// registering thread takes a timestamp first, so that its lower bound
     /// races the other thread's timestamp too; `floors`: how many floors
     /// the other thread computes, each after a timestamp of its own.
-    /// Returns how many executions saw the floor at, and how many below,
-    /// the snapshot.
+    /// Returns how many of the floors computed, over all executions, were
+    /// at the snapshot, and how many below it (both occur: not vacuous).
     fn run(before_register: bool, floors: usize) -> (usize, usize) {
         let tallies = Arc::new((Tally::new(0), Tally::new(0)));
         let outcomes = Arc::clone(&tallies);
