@@ -2,7 +2,7 @@
 //! partition (OceanBase's GTS, TiDB's TSO), behind a trait so that a remote
 //! one can replace the one in this process.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// Hands out timestamps that grow strictly, for every partition.
 ///

@@ -16,6 +16,7 @@ mod schema;
 mod session;
 pub mod sim;
 mod snapshots;
+mod sync;
 #[cfg(test)]
 mod wait_tests;
 

@@ -9,12 +9,14 @@
 //! moved up every few commits. This is the engine's watermark handshake
 //! (its `engine/watermark.rs`, G1) one level up.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::gts::TimestampService;
+use crate::sync::{yield_now, AtomicU64, AtomicUsize, Ordering};
 
-const SLOTS: usize = 256;
+/// Two under loom: the model's threads need no more, and each slot is a
+/// load in every floor computation the model explores.
+const SLOTS: usize = if cfg!(loom) { 2 } else { 256 };
 
 /// Live snapshots, one slot each (0: free).
 pub(crate) struct Registry {
@@ -75,7 +77,7 @@ impl Registry {
             if i.is_multiple_of(SLOTS) {
                 // Every slot busy: more live transactions than slots; let
                 // one end.
-                std::thread::yield_now();
+                yield_now();
             }
         };
         let snapshot = gts.next();
@@ -97,5 +99,93 @@ impl Registry {
             }
         }
         floor
+    }
+}
+
+/// Loom models of the handshake between [`Registry::register`] and
+/// [`Registry::floor`], over the [`LocalGts`](crate::gts::LocalGts) and the
+/// registry's own code, their atomics loom's (`crate::sync`). Run with
+/// `RUSTFLAGS="--cfg loom --cfg crossbeam_loom"` (loom-tests/README.md).
+///
+/// A partition pins its engine at a floor, and a transaction later reads
+/// at its snapshot; so a floor above a live snapshot would let the engine
+/// collect versions that snapshot reads. The claim checked: every floor
+/// computed while a registration is live (begun before, concurrently or
+/// after) is at or below that registration's snapshot.
+///
+/// The floor thread takes a timestamp of its own (a commit somewhere)
+/// before it computes: without a `next` beyond the snapshot, the service's
+/// `last`, which bounds every floor, is at most the snapshot, and the
+/// claim would hold whatever the registry did.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use loom::thread;
+    // Std's: counters across executions, outside the model.
+    use std::sync::atomic::{AtomicUsize as Tally, Ordering as TallyOrdering};
+
+    use super::*;
+    use crate::gts::LocalGts;
+
+    /// Runs the model exhaustively (it is small) unless
+    /// `LOOM_MAX_PREEMPTIONS` bounds it. `before_register`: the
+    /// registering thread takes a timestamp first, so that its lower bound
+    /// races the other thread's timestamp too; `floors`: how many floors
+    /// the other thread computes, each after a timestamp of its own.
+    /// Returns how many of the floors computed, over all executions, were
+    /// at the snapshot, and how many below it (both occur: not vacuous).
+    fn run(before_register: bool, floors: usize) -> (usize, usize) {
+        let tallies = Arc::new((Tally::new(0), Tally::new(0)));
+        let outcomes = Arc::clone(&tallies);
+        loom::model(move || {
+            let (at, below) = &*outcomes;
+            let gts = Arc::new(LocalGts::new(0));
+            let registry = Arc::new(Registry::new());
+            let other = {
+                let (gts, registry) = (Arc::clone(&gts), Arc::clone(&registry));
+                thread::spawn(move || {
+                    (0..floors)
+                        .map(|_| {
+                            gts.next();
+                            registry.floor(&*gts)
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            };
+            if before_register {
+                gts.next();
+            }
+            let (snapshot, registration) = registry.register(&*gts);
+            let computed = other.join().unwrap();
+            for floor in computed.into_iter().chain([registry.floor(&*gts)]) {
+                assert!(
+                    floor <= snapshot,
+                    "floor {floor} above the live snapshot {snapshot}"
+                );
+                let tally = if floor == snapshot { at } else { below };
+                tally.fetch_add(1, TallyOrdering::Relaxed);
+            }
+            // Only now: the claim is about live registrations.
+            drop(registration);
+        });
+        let (at, below) = &*tallies;
+        (
+            at.load(TallyOrdering::Relaxed),
+            below.load(TallyOrdering::Relaxed),
+        )
+    }
+
+    /// One registration against one floor computed after a commit.
+    #[test]
+    fn a_floor_never_passes_a_live_snapshot() {
+        let (at, below) = run(false, 1);
+        assert!(at > 0 && below > 0, "at {at}, below {below}");
+    }
+
+    /// As above, with a timestamp taken by the registering thread before it
+    /// registers, and two floors, each after a commit, on the other thread.
+    #[test]
+    fn a_floor_never_passes_a_live_snapshot_against_other_timestamps() {
+        let (at, below) = run(true, 2);
+        assert!(at > 0 && below > 0, "at {at}, below {below}");
     }
 }
