@@ -33,7 +33,10 @@
 //!
 //! Every subject here implements the driver's [`Subject`], and the
 //! throughput cells run through [`run::cell`], the sweep's own loop:
-//! warm-up, measurement, retries after a conflict with backoff.
+//! warm-up, measurement, retries after a conflict with backoff. Every
+//! subject of a table is loaded first; then each workload at each thread
+//! count runs on every subject in turn, so that the cells a row of the
+//! results compares run close together in time.
 
 use crate::report::{wall_time, Provenance};
 use crate::run::{self, Loaded, Measurement};
@@ -119,6 +122,9 @@ pub struct Paths {
     /// Waits of readers and committers for an undecided prepare, over
     /// every partition.
     pub waits: u64,
+    /// Attempts that failed because a partition's garbage collection had
+    /// passed their snapshot (retried; among the aborts).
+    pub too_old: u64,
 }
 
 fn minus(a: &Histogram, b: &Histogram) -> Histogram {
@@ -135,6 +141,7 @@ impl Paths {
             writes: minus(&self.writes, &before.writes),
             syncs: minus(&self.syncs, &before.syncs),
             waits: self.waits - before.waits,
+            too_old: self.too_old - before.too_old,
         }
     }
 
@@ -177,6 +184,7 @@ pub struct Probe {
     hops: [AtomicU64; BUCKETS],
     writes: [AtomicU64; BUCKETS],
     syncs: [AtomicU64; BUCKETS],
+    too_old: AtomicU64,
     /// The subject's cluster while it lives, for its partitions' counters.
     cluster: Mutex<Option<Cluster>>,
 }
@@ -211,6 +219,7 @@ impl Probe {
             writes: read(&self.writes),
             syncs: read(&self.syncs),
             waits,
+            too_old: self.too_old.load(Ordering::Relaxed),
         }
     }
 }
@@ -229,15 +238,6 @@ fn transfer(ops: &[Op]) -> (Key, Key) {
     match ops {
         [Op::Update(from), Op::Update(to)] => (*from, *to),
         _ => panic!("a bank subject runs transfers (two updates), not {ops:?}"),
-    }
-}
-
-/// A cluster error: a conflict or abort to retry, or a bug.
-fn cluster_conflict(e: multiverse_cluster::Error) -> Conflict {
-    if e.is_retryable() {
-        Conflict
-    } else {
-        panic!("cluster: unexpected error {e}")
     }
 }
 
@@ -346,6 +346,25 @@ impl OnCluster {
     }
 }
 
+impl OnCluster {
+    /// A cluster error: a conflict or abort to retry, or a bug. A snapshot
+    /// that a partition's garbage collection passed before the transaction
+    /// began there (`SnapshotTooOld`: the timestamp service handed it out,
+    /// and commits on the partition moved its watermark before the
+    /// partition knew of it) is retried too, and counted apart.
+    fn conflict(&self, e: multiverse_cluster::Error) -> Conflict {
+        match e {
+            multiverse_cluster::Error::Engine(multiverse::Error::SnapshotTooOld { .. }) => {
+                // Relaxed: see `Probe::record`.
+                self.probe.too_old.fetch_add(1, Ordering::Relaxed);
+                Conflict
+            }
+            e if e.is_retryable() => Conflict,
+            e => panic!("cluster: unexpected error {e}"),
+        }
+    }
+}
+
 impl Drop for OnCluster {
     fn drop(&mut self) {
         // The probe outlives the subject: let the cluster go with it.
@@ -370,8 +389,10 @@ impl Subject for OnCluster {
         match self.data {
             Data::Accounts => {
                 let (from, to) = transfer(ops);
-                let a = tx.get(&self.accounts, &from).map_err(cluster_conflict)?;
-                let b = tx.get(&self.accounts, &to).map_err(cluster_conflict)?;
+                let a = tx
+                    .get(&self.accounts, &from)
+                    .map_err(|e| self.conflict(e))?;
+                let b = tx.get(&self.accounts, &to).map_err(|e| self.conflict(e))?;
                 let (a, b) = (a.expect("loaded")[0], b.expect("loaded")[0]);
                 *sink ^= (a ^ b) as u64;
                 if from == to {
@@ -380,27 +401,28 @@ impl Subject for OnCluster {
                     tx.update(&self.accounts, &from, [a - 1])
                         .and_then(|()| tx.update(&self.accounts, &to, [b + 1]))
                 }
-                .map_err(cluster_conflict)?;
+                .map_err(|e| self.conflict(e))?;
             }
             Data::Rows => {
                 for op in ops {
                     match *op {
                         Op::Read(k) => {
-                            let row = tx.get(&self.rows, &k).map_err(cluster_conflict)?;
+                            let row = tx.get(&self.rows, &k).map_err(|e| self.conflict(e))?;
                             *sink ^= checksum(&row.expect("loaded"));
                         }
                         Op::Update(k) => {
-                            let row = tx.get(&self.rows, &k).map_err(cluster_conflict)?;
+                            let row = tx.get(&self.rows, &k).map_err(|e| self.conflict(e))?;
                             let mut row = row.expect("loaded");
                             *sink ^= checksum(&row);
                             bump(&mut row, modified);
-                            tx.update(&self.rows, &k, row).map_err(cluster_conflict)?;
+                            tx.update(&self.rows, &k, row)
+                                .map_err(|e| self.conflict(e))?;
                         }
                     }
                 }
             }
         }
-        let committed = tx.commit().map_err(cluster_conflict)?;
+        let committed = tx.commit().map_err(|e| self.conflict(e))?;
         self.probe.record(&committed);
         Ok(())
     }
@@ -570,20 +592,15 @@ impl Spec {
     }
 }
 
-/// Builds `spec`'s subject over `data`, runs it through `workloads` at
-/// every thread count, and appends the cells.
-#[allow(clippy::too_many_arguments)]
-fn run_subject(
+/// A subject built for [`run_family`]: its spec, entry and probe.
+struct Built {
     spec: Spec,
-    data: Data,
-    workloads: &[Workload],
-    threads: &[usize],
-    run_config: &run::Config,
-    keys: &Keys,
-    config: &Config,
-    cells: &mut Vec<Cell>,
-    progress: &mut dyn FnMut(&Cell),
-) -> Result<(), String> {
+    entry: Entry,
+    probe: Arc<Probe>,
+}
+
+/// Builds `spec`'s subject over `data` (not loaded yet).
+fn build(spec: Spec, data: Data, config: &Config) -> Built {
     let probe = Arc::new(Probe::default());
     let storage = config.storage;
     let base = spec.durable.then(|| config.dir.clone());
@@ -610,22 +627,46 @@ fn run_subject(
             }),
         }
     };
-    let loaded = Loaded::new(&entry, run_config)?;
+    Built { spec, entry, probe }
+}
+
+/// Loads every spec's subject over `data`, then runs each workload at
+/// each thread count on every subject in turn (so that the cells compared
+/// run close together in time), and appends the cells.
+#[allow(clippy::too_many_arguments)]
+fn run_family(
+    specs: &[Spec],
+    data: Data,
+    workloads: &[Workload],
+    threads: &[usize],
+    run_config: &run::Config,
+    keys: &Keys,
+    config: &Config,
+    cells: &mut Vec<Cell>,
+    progress: &mut dyn FnMut(&Cell),
+) -> Result<(), String> {
+    let built: Vec<Built> = specs.iter().map(|s| build(*s, data, config)).collect();
+    let loaded = built
+        .iter()
+        .map(|b| Loaded::new(&b.entry, run_config))
+        .collect::<Result<Vec<_>, _>>()?;
     for workload in workloads {
         for &t in threads {
-            let before = probe.paths();
-            let Some(m) = run::cell(&loaded, workload, t, run_config, keys) else {
-                continue;
-            };
-            let cell = Cell {
-                measurement: m,
-                partitions: spec.cluster.map(|(p, _)| p),
-                protocol: spec.cluster.map(|(_, p)| p),
-                durable: spec.durable,
-                paths: probe.paths().since(&before),
-            };
-            progress(&cell);
-            cells.push(cell);
+            for (b, loaded) in built.iter().zip(&loaded) {
+                let before = b.probe.paths();
+                let Some(m) = run::cell(loaded, workload, t, run_config, keys) else {
+                    continue;
+                };
+                let cell = Cell {
+                    measurement: m,
+                    partitions: b.spec.cluster.map(|(p, _)| p),
+                    protocol: b.spec.cluster.map(|(_, p)| p),
+                    durable: b.spec.durable,
+                    paths: b.probe.paths().since(&before),
+                };
+                progress(&cell);
+                cells.push(cell);
+            }
         }
     }
     Ok(())
@@ -696,30 +737,29 @@ pub fn throughput(
     let bank_keys = Keys::new(bank_config.keys, 0.0)?;
     let rows_keys = Keys::new(rows_config.keys, rows_config.theta)?;
     let mut cells = Vec::new();
-    for spec in specs(config, durable) {
-        run_subject(
-            spec,
-            Data::Accounts,
-            &[BANK],
-            &threads,
-            &bank_config,
-            &bank_keys,
-            config,
-            &mut cells,
-            &mut progress,
-        )?;
-        run_subject(
-            spec,
-            Data::Rows,
-            &mixes(),
-            &threads,
-            &rows_config,
-            &rows_keys,
-            config,
-            &mut cells,
-            &mut progress,
-        )?;
-    }
+    let specs = specs(config, durable);
+    run_family(
+        &specs,
+        Data::Accounts,
+        &[BANK],
+        &threads,
+        &bank_config,
+        &bank_keys,
+        config,
+        &mut cells,
+        &mut progress,
+    )?;
+    run_family(
+        &specs,
+        Data::Rows,
+        &mixes(),
+        &threads,
+        &rows_config,
+        &rows_keys,
+        config,
+        &mut cells,
+        &mut progress,
+    )?;
     Ok(cells)
 }
 
@@ -849,8 +889,8 @@ fn cells_table(cells: &[Cell]) -> String {
         let _ = writeln!(
             out,
             "\n#### {w}\n\n| subject | threads | commits/s | vs database | aborts | distributed \
-             | hops med / max | rounds (med) | log writes med / max | syncs med / max | reader waits |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             | hops med / max | rounds (med) | log writes med / max | syncs med / max | reader waits | too old |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         let mut rows: Vec<&Cell> = cells
             .iter()
@@ -885,7 +925,7 @@ fn cells_table(cells: &[Cell]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {vs} | {:.2}% | {dist} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {vs} | {:.2}% | {dist} | {} | {} | {} | {} | {} | {} |",
                 m.subject,
                 m.threads,
                 m.throughput(),
@@ -896,6 +936,11 @@ fn cells_table(cells: &[Cell]) -> String {
                 med_max(&p.syncs),
                 if c.partitions.is_some() {
                     p.waits.to_string()
+                } else {
+                    "-".into()
+                },
+                if c.partitions.is_some() {
+                    p.too_old.to_string()
                 } else {
                     "-".into()
                 },
@@ -970,7 +1015,9 @@ pub fn markdown(
          columns are over those: message delays (hops), log writes and log syncs one after \
          another between the client's commit and its answer, median / max; rounds \
          (participant ↔ coordinator) are (hops − 1) / 2. Path counts include each cell's \
-         warm-up. `reader waits`: waits for an undecided prepare, over every partition.\n\n\
+         warm-up. `reader waits`: waits for an undecided prepare, over every partition; \
+         `too old`: attempts whose snapshot a partition's garbage collection had passed before \
+         the transaction began there (retried, counted among the aborts).\n\n\
          ## Throughput, in memory\n\n\
          {} s per cell after {} s of warm-up. bank-transfer: {} accounts drawn uniformly. \
          The 10-operation mixes: {} rows of {} attributes ({} modified per update), keys θ = {}. \
@@ -1010,14 +1057,14 @@ pub fn csv(cells: &[Cell]) -> String {
     let mut out = String::from(
         "subject,partitions,protocol,durable,workload,threads,seconds,commits,aborts,failed,\
          commits_per_s,abort_rate,path_commits,distributed,hops_median,hops_max,\
-         writes_median,writes_max,syncs_median,syncs_max,reader_waits\n",
+         writes_median,writes_max,syncs_median,syncs_max,reader_waits,too_old\n",
     );
     for c in cells {
         let m = &c.measurement;
         let p = &c.paths;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{:.3},{},{},{},{:.1},{:.5},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{:.3},{},{},{},{:.1},{:.5},{},{},{},{},{},{},{},{},{},{}",
             m.subject,
             c.partitions.map_or(String::new(), |p| p.to_string()),
             c.protocol.map_or("", protocol_name),
@@ -1039,6 +1086,7 @@ pub fn csv(cells: &[Cell]) -> String {
             median(&p.syncs).map_or(String::new(), |v| v.to_string()),
             max(&p.syncs).map_or(String::new(), |v| v.to_string()),
             p.waits,
+            p.too_old,
         );
     }
     out
