@@ -45,7 +45,7 @@ use crate::subject::{bump, checksum, fold_rows, initial_row, Conflict, Key, Kind
 use crate::subjects::Entry;
 use crate::workload::{self, Workload};
 use crate::zipf::{Keys, Rng};
-use multiverse::{Database, Storage, Table};
+use multiverse::{Database, Durability, Storage, Table};
 use multiverse_cluster::{Cluster, ClusterTable, Committed, LocalGts, Protocol};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -449,20 +449,39 @@ pub struct OnDatabase {
     rows: Table<Key, Vec<u64>>,
     accounts: Table<Key, [i64; 1]>,
     data: Data,
+    /// The log's directory, if durable (last: removed once the database
+    /// is dropped).
+    _dir: Option<Scratch>,
 }
 
 impl OnDatabase {
-    /// A fresh database of `storage`, built as a cluster's partition is.
-    pub fn new(storage: Storage, data: Data) -> OnDatabase {
-        let db = Database::builder().storage(storage).build();
-        let rows = db.create_table("usertable").expect("a fresh database");
-        let accounts = db.create_table("accounts").expect("a fresh database");
-        OnDatabase {
+    /// A fresh database of `storage`, built as a cluster's partition is:
+    /// in memory, or (with `durable`, a base directory) logging to a
+    /// scratch directory under it, every commit synced
+    /// (`Durability::Sync`).
+    pub fn new(storage: Storage, data: Data, durable: Option<&Path>) -> Result<OnDatabase, String> {
+        let builder = Database::builder().storage(storage);
+        let (db, dir) = match durable {
+            None => (builder.build(), None),
+            Some(base) => {
+                let dir = Scratch::new(base, "database")
+                    .map_err(|e| format!("scratch directory: {e}"))?;
+                let db = builder
+                    .durability(Durability::Sync)
+                    .open(dir.path())
+                    .map_err(|e| format!("open: {e}"))?;
+                (db, Some(dir))
+            }
+        };
+        let rows = db.create_table("usertable").map_err(|e| e.to_string())?;
+        let accounts = db.create_table("accounts").map_err(|e| e.to_string())?;
+        Ok(OnDatabase {
             db,
             rows,
             accounts,
             data,
-        }
+            _dir: dir,
+        })
     }
 
     fn load_table<T: multiverse::Tuple>(
@@ -611,7 +630,10 @@ fn build(spec: Spec, data: Data, config: &Config) -> Built {
             kind: Kind::Engine,
             make: Box::new(move || -> Box<dyn Subject> {
                 match spec.cluster {
-                    None => Box::new(OnDatabase::new(storage, data)),
+                    None => Box::new(
+                        OnDatabase::new(storage, data, base.as_deref())
+                            .unwrap_or_else(|e| panic!("{e}")),
+                    ),
                     Some((p, protocol)) => Box::new(
                         OnCluster::new(
                             p,
@@ -675,13 +697,10 @@ fn run_family(
 /// The subjects of a run: the plain database, then for every partition
 /// count both protocols.
 fn specs(config: &Config, durable: bool) -> Vec<Spec> {
-    let mut specs = Vec::new();
-    if !durable {
-        specs.push(Spec {
-            cluster: None,
-            durable,
-        });
-    }
+    let mut specs = vec![Spec {
+        cluster: None,
+        durable,
+    }];
     for &p in &config.partitions {
         for protocol in [Protocol::FirstParticipant, Protocol::Classic] {
             specs.push(Spec {
@@ -798,7 +817,7 @@ pub fn latency(config: &Config) -> Result<[Latency; 2], String> {
         None,
         Arc::clone(&probe),
     )?;
-    let db = OnDatabase::new(config.storage, Data::Rows);
+    let db = OnDatabase::new(config.storage, Data::Rows, None)?;
     cluster.load(rows, config.run.attrs)?;
     db.load(rows, config.run.attrs)?;
     let local: Vec<Key> = (0..rows)
@@ -976,16 +995,20 @@ fn latency_table(lat: &[Latency; 2]) -> String {
         .zip(&lat[1].round_medians_us)
         .map(|(c, d)| ratio(*c, *d))
         .collect();
-    let lo = rounds.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = rounds.iter().copied().fold(0.0, f64::max);
+    let mut sorted = rounds.clone();
+    sorted.sort_by(f64::total_cmp);
+    let lo = sorted.first().copied().unwrap_or(f64::NAN);
+    let hi = sorted.last().copied().unwrap_or(f64::NAN);
+    let mid = sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(f64::NAN);
     let _ = writeln!(
         out,
-        "\nCluster / database: median {:.2}x, p99 {:.2}x (per round, medians: {:.2}x – {:.2}x; \
-         target: within 1.10x).",
+        "\nCluster / database: median {:.2}x, p99 {:.2}x; per round, the ratio of the medians: \
+         median {mid:.2}x, from {lo:.2}x to {hi:.2}x (target: within 1.10x).",
         ratio(lat[0].median_us, lat[1].median_us),
         ratio(lat[0].p99_us, lat[1].p99_us),
-        lo,
-        hi
     );
     out
 }
@@ -1024,7 +1047,9 @@ pub fn markdown(
          In memory no partition logs: the paths have no writes or syncs.\n{}\n\
          ## The commit path, durable\n\n\
          Each partition logs to its own file under a scratch directory of `{}`, every prepare \
-         and one-partition commit synced; one thread, {} s per cell, {} rows and {} accounts.\n{}\n\
+         and one-partition commit synced; the database beside them logs with \
+         `Durability::Sync` (one sync per commit). One thread, {} s per cell after the same \
+         warm-up, {} rows and {} accounts.\n{}\n\
          ## Single-partition latency\n\n\
          A read-modify-write (`get`, `update`, `commit`) of one row of partition 0 of a \
          2-partition cluster (one phase), against the same on a plain database of the same \
@@ -1158,10 +1183,15 @@ mod tests {
             }
         }
         let durable = throughput(&config, true, |_| {}).unwrap();
-        assert_eq!(durable.len(), 6);
+        // The durable database too, beside both protocols.
+        assert_eq!(durable.len(), 9);
         for c in &durable {
             let m = &c.measurement;
-            assert!(c.durable && c.partitions == Some(2));
+            assert!(c.durable && m.commits > 0, "{} · {}", m.subject, m.workload);
+            if c.partitions.is_none() {
+                assert_eq!(c.paths, Paths::default(), "{}", m.subject);
+                continue;
+            }
             if m.workload == "read-intensive" && c.paths.distributed == 0 {
                 continue;
             }
@@ -1188,15 +1218,15 @@ mod tests {
         for w in ["bank-transfer", "read-intensive", "update-intensive"] {
             assert_eq!(md.matches(&format!("#### {w}\n")).count(), 2, "{w}");
         }
-        // Every memory cell a row (database 3, each protocol 3 + 3 durable).
-        assert_eq!(md.matches("| database | 1 |").count(), 3);
+        // Every cell a row: each subject 3 in memory and 3 durable.
+        assert_eq!(md.matches("| database | 1 |").count(), 6);
         assert_eq!(md.matches("| cluster-2/fp | 1 |").count(), 6);
         assert_eq!(md.matches("| cluster-2/classic | 1 |").count(), 6);
         assert!(md.contains("| cluster-2 (one partition) | 100 |"));
         assert!(md.contains("| database | 100 |"));
         assert!(md.contains("Cluster / database: median"));
         let all: Vec<Cell> = memory.into_iter().chain(durable).collect();
-        assert_eq!(csv(&all).lines().count(), 1 + 15);
+        assert_eq!(csv(&all).lines().count(), 1 + 18);
     }
 
     #[test]
@@ -1211,7 +1241,7 @@ mod tests {
             Arc::new(Probe::default()),
         )
         .unwrap();
-        let db = OnDatabase::new(Storage::AppendOnlyO2N, Data::Accounts);
+        let db = OnDatabase::new(Storage::AppendOnlyO2N, Data::Accounts, None).unwrap();
         let keys = Keys::new(accounts, 0.0).unwrap();
         let mut rng = Rng::new(3);
         let mut ops = Vec::new();

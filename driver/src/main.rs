@@ -131,7 +131,7 @@ struct ClusterArgs {
     #[arg(long, default_value_t = 0.2)]
     warmup: f64,
     /// Measured seconds per durable cell (one thread).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 1.0)]
     durable_seconds: f64,
     /// Rows and accounts of the durable clusters.
     #[arg(long, default_value_t = 10_000)]
@@ -143,10 +143,10 @@ struct ClusterArgs {
     #[arg(long, default_value = "n2o")]
     store: String,
     /// Rounds of the latency experiment.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 40)]
     latency_rounds: usize,
     /// Transactions per subject and latency round.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 5_000)]
     latency_txns: usize,
     /// Where the durable clusters log (a scratch directory each, removed
     /// after). Default: the system's temporary directory.
