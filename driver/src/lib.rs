@@ -16,9 +16,13 @@
 //! * [`durable`]: the durable databases: the disk's own sync latency,
 //!   durable commits/s against redb, SQLite and fjall, recovery time
 //!   against log size, and a checkpoint's cost under load.
+//! * [`cluster`]: partitions and two-phase commit (`multiverse-cluster`)
+//!   against one database: commits/s, the commit path, single-partition
+//!   latency.
 //! * [`scratch`]: the temporary directories the durable subjects live in.
 
 pub mod alloc;
+pub mod cluster;
 pub mod durable;
 pub mod report;
 pub mod run;

@@ -8,13 +8,14 @@
 //! cargo run --release -p multiverse-driver -- --help
 //! cargo run --release -p multiverse-driver -- soak --seconds 120   # the heap over time
 //! cargo run --release -p multiverse-driver -- durable --out DIR     # durable commits, recovery
+//! cargo run --release -p multiverse-driver -- cluster               # partitions and 2PC
 //! ```
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use multiverse_driver::run::{self, Config, Progress};
 use multiverse_driver::subjects::{self, Entry};
-use multiverse_driver::{durable, report, soak, workload};
+use multiverse_driver::{cluster, durable, report, soak, workload};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +91,70 @@ enum Command {
     /// a checkpoint under load: writes <out>/durable.{md,csv},
     /// durable-throughput.svg, recovery.csv, checkpoint.{csv,svg}.
     Durable(DurableArgs),
+    /// Partitions and two-phase commit (`multiverse-cluster`) against one
+    /// database: bank transfers and the 10-operation mixes over 2, 4 and 8
+    /// partitions under the first-participant protocol and classic 2PC
+    /// (commits/s, aborts, distributed share, the commit path in memory and
+    /// durable), and single-partition latency: writes <out>/cluster.{md,csv}.
+    Cluster(ClusterArgs),
+}
+
+/// The cluster experiment's options. The defaults take a few minutes on
+/// two cores.
+#[derive(clap::Args, Debug)]
+struct ClusterArgs {
+    /// Partition counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
+    partitions: Vec<usize>,
+    /// Thread counts of the in-memory cells, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Rows of the 10-operation mixes.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Accounts of the bank transfers (drawn uniformly).
+    #[arg(long, default_value_t = 100_000)]
+    accounts: u64,
+    /// Zipfian skew θ of the 10-operation mixes' keys, in [0, 1).
+    #[arg(long, default_value_t = 0.99)]
+    theta: f64,
+    /// Attributes (64-bit) per row.
+    #[arg(long, default_value_t = 10)]
+    attrs: usize,
+    /// Attributes an update modifies.
+    #[arg(long, default_value_t = 1)]
+    modified: usize,
+    /// Measured seconds per in-memory cell.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Uncounted warm-up seconds per cell.
+    #[arg(long, default_value_t = 0.2)]
+    warmup: f64,
+    /// Measured seconds per durable cell (one thread).
+    #[arg(long, default_value_t = 1.0)]
+    durable_seconds: f64,
+    /// Rows and accounts of the durable clusters.
+    #[arg(long, default_value_t = 10_000)]
+    durable_keys: u64,
+    /// Retries of a transaction that lost a conflict before it is given up.
+    #[arg(long, default_value_t = 100)]
+    max_retries: u32,
+    /// The store of every partition and of the plain database.
+    #[arg(long, default_value = "n2o")]
+    store: String,
+    /// Rounds of the latency experiment.
+    #[arg(long, default_value_t = 40)]
+    latency_rounds: usize,
+    /// Transactions per subject and latency round.
+    #[arg(long, default_value_t = 5_000)]
+    latency_txns: usize,
+    /// Where the durable clusters log (a scratch directory each, removed
+    /// after). Default: the system's temporary directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The results' directory: writes cluster.md and cluster.csv there.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
 }
 
 /// The durable experiment's options. The defaults fit a few minutes on two
@@ -331,6 +396,7 @@ fn main() -> ExitCode {
     let outcome = match &args.command {
         Some(Command::Soak(soak)) => run_soak(soak),
         Some(Command::Durable(args)) => run_durable(args),
+        Some(Command::Cluster(args)) => run_cluster(args),
         None => sweep(&args),
     };
     match outcome {
@@ -765,6 +831,131 @@ fn run_durable(args: &DurableArgs) -> Result<(), String> {
     eprintln!(
         "wrote {}; the run took {}",
         path("durable.md").display(),
+        report::wall_time(start.elapsed())
+    );
+    Ok(())
+}
+
+/// The cluster experiment's configuration, checked.
+fn cluster_config(args: &ClusterArgs) -> Result<cluster::Config, String> {
+    let seconds = |name: &str, s: f64| {
+        Duration::try_from_secs_f64(s).map_err(|e| format!("--{name} {s}: {e}"))
+    };
+    if args.partitions.is_empty() || args.partitions.iter().any(|&p| !(2..=1024).contains(&p)) {
+        return Err("--partitions must list counts from 2 to 1024".into());
+    }
+    if args.threads.is_empty() || args.threads.contains(&0) {
+        return Err("--threads must list counts of at least 1".into());
+    }
+    if args.keys == 0 || args.accounts == 0 || args.durable_keys == 0 || args.attrs == 0 {
+        return Err("--keys, --accounts, --durable-keys and --attrs must be at least 1".into());
+    }
+    if args.modified > args.attrs {
+        return Err(format!(
+            "--modified {} is more than --attrs {}",
+            args.modified, args.attrs
+        ));
+    }
+    if args.latency_rounds == 0 || args.latency_txns == 0 {
+        return Err("--latency-rounds and --latency-txns must be at least 1".into());
+    }
+    let measure = seconds("seconds", args.seconds)?;
+    let durable_measure = seconds("durable-seconds", args.durable_seconds)?;
+    if measure.is_zero() || durable_measure.is_zero() {
+        return Err("--seconds and --durable-seconds must be more than 0".into());
+    }
+    multiverse_driver::zipf::Keys::new(1, args.theta).map_err(|e| format!("--theta: {e}"))?;
+    let storage = multiverse::Storage::ALL
+        .into_iter()
+        .find(|s| s.name() == args.store)
+        .ok_or_else(|| {
+            format!(
+                "no store {:?}; known: o2n, n2o, time-travel, delta",
+                args.store
+            )
+        })?;
+    Ok(cluster::Config {
+        run: Config {
+            keys: args.keys,
+            theta: args.theta,
+            attrs: args.attrs,
+            modified: args.modified,
+            measure,
+            warmup: seconds("warmup", args.warmup)?,
+            max_retries: args.max_retries,
+        },
+        accounts: args.accounts,
+        partitions: args.partitions.clone(),
+        threads: args.threads.clone(),
+        storage,
+        durable_measure,
+        durable_keys: args.durable_keys,
+        dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
+        latency_rounds: args.latency_rounds,
+        latency_txns: args.latency_txns,
+    })
+}
+
+fn run_cluster(args: &ClusterArgs) -> Result<(), String> {
+    let start = Instant::now();
+    let date = today();
+    let commit = report::commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    let config = cluster_config(args)?;
+    let command = std::iter::once("cargo run --release -p multiverse-driver --".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let show = |durable: bool| {
+        move |c: &cluster::Cell| {
+            let m = &c.measurement;
+            eprintln!(
+                "  {}{} · {} · {} threads: {:.0} commits/s, {:.2}% aborts, {:.1}% distributed, \
+                 path (median) hops {}, writes {}, syncs {}",
+                m.subject,
+                if durable { " (durable)" } else { "" },
+                m.workload,
+                m.threads,
+                m.throughput(),
+                100.0 * m.abort_rate(),
+                100.0 * c.paths.distributed_share(),
+                cluster::median(&c.paths.hops).map_or("-".into(), |v| v.to_string()),
+                cluster::median(&c.paths.writes).map_or("-".into(), |v| v.to_string()),
+                cluster::median(&c.paths.syncs).map_or("-".into(), |v| v.to_string()),
+            )
+        }
+    };
+    eprintln!("throughput, in memory");
+    let memory = cluster::throughput(&config, false, show(false))?;
+    eprintln!("the commit path, durable (under {})", config.dir.display());
+    let durable = cluster::throughput(&config, true, show(true))?;
+    eprintln!("single-partition latency");
+    let latency = cluster::latency(&config)?;
+    for l in &latency {
+        eprintln!(
+            "  {}: median {:.2} µs, p99 {:.2} µs",
+            l.subject, l.median_us, l.p99_us
+        );
+    }
+    let provenance = report::Provenance {
+        command,
+        commit,
+        date,
+        machine: machine(),
+        wall: start.elapsed(),
+    };
+    let md = cluster::markdown(&provenance, &config, &memory, &durable, &latency);
+    println!("{md}");
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let path = |name: &str| args.out.join(name);
+    let write = |name: &str, text: &str| {
+        std::fs::write(path(name), text).map_err(|e| format!("{}: {e}", path(name).display()))
+    };
+    write("cluster.md", &md)?;
+    let all: Vec<cluster::Cell> = memory.into_iter().chain(durable).collect();
+    write("cluster.csv", &cluster::csv(&all))?;
+    eprintln!(
+        "wrote {} and cluster.csv; the run took {}",
+        path("cluster.md").display(),
         report::wall_time(start.elapsed())
     );
     Ok(())
