@@ -148,11 +148,12 @@ impl Waiters {
 pub(crate) struct InMemory {
     parts: Mutex<Vec<std::sync::Weak<Partition>>>,
     waiters: Arc<Waiters>,
+    /// Whether a fan-out is delivered in parallel (partitions with logs).
+    parallel: bool,
 }
 
-impl Transport for InMemory {
-    fn send(&self, envelopes: Vec<Envelope>) {
-        let parts = self.parts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+impl InMemory {
+    fn deliver(&self, parts: &[std::sync::Weak<Partition>], envelopes: Vec<Envelope>) {
         let mut queue: VecDeque<Envelope> = envelopes.into();
         let mut outbox = Vec::new();
         while let Some(env) = queue.pop_front() {
@@ -169,6 +170,26 @@ impl Transport for InMemory {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Transport for InMemory {
+    fn send(&self, envelopes: Vec<Envelope>) {
+        let parts = self.parts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if self.parallel && envelopes.len() > 1 {
+            // With logs, each envelope of a fan-out (the prepares) costs its
+            // receiver a sync: deliver them at once, each on a thread of its
+            // own, as a network would, so that the client waits for one
+            // sync and not for one per participant.
+            std::thread::scope(|s| {
+                for env in envelopes {
+                    let parts = &parts;
+                    s.spawn(move || self.deliver(parts, vec![env]));
+                }
+            });
+        } else {
+            self.deliver(&parts, envelopes);
         }
     }
 }
@@ -274,6 +295,7 @@ impl ClusterBuilder {
         let in_memory = Arc::new(InMemory {
             parts: Mutex::new(Vec::new()),
             waiters: Arc::clone(&waiters),
+            parallel: self.dir.is_some(),
         });
         let transport: Arc<dyn Transport> = match self.transport {
             Some(t) => t,

@@ -46,7 +46,7 @@ use crate::subjects::Entry;
 use crate::workload::{self, Workload};
 use crate::zipf::{Keys, Rng};
 use multiverse::{Database, Durability, Storage, Table};
-use multiverse_cluster::{Cluster, ClusterTable, Committed, LocalGts, Protocol};
+use multiverse_cluster::{Cluster, ClusterTable, Committed, Protocol};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -279,14 +279,7 @@ impl OnCluster {
             .map(|base| Scratch::new(base, "cluster"))
             .transpose()
             .map_err(|e| format!("scratch directory: {e}"))?;
-        // Each partition's engine commits its tables' creation at its own
-        // timestamps 1 and 2, and the cluster does not tell its timestamp
-        // service (`Partition::restart` observes only the log): with the
-        // default service, starting at 0, the first commit's timestamp, 2,
-        // is not above the engine's clock and `commit_at` refuses it. A
-        // service that starts above the tables' creation sidesteps it.
         let mut builder = Cluster::builder()
-            .timestamps(Arc::new(LocalGts::new(1_000)))
             .partitions(partitions)
             .storage(storage)
             .protocol(protocol)
