@@ -31,7 +31,9 @@ pub enum Error {
         partition: usize,
     },
     /// A partition's log could not be written or synced; the partition
-    /// accepts no more commits.
+    /// accepts no more commits until it restarts. From a commit: the
+    /// outcome is not known — the record may have reached the disk, and a
+    /// restart then replays it.
     Io(std::io::Error),
     /// A partition's log holds a record that makes no sense.
     Corrupt {

@@ -466,6 +466,9 @@ impl Partition {
                 client,
             } => {
                 let (vote, path) = self.prepare(&mut n, txn, &participants, client, path);
+                let Some(vote) = vote else {
+                    return;
+                };
                 outbox.push(out(
                     Endpoint::Partition(participants[0]),
                     self.id,
@@ -538,13 +541,17 @@ impl Partition {
                 coordinator,
             } => {
                 let mut path = path;
-                self.log_record(
-                    &mut n,
-                    &LogRecord::Decided { txn, decision },
-                    true,
-                    &mut path,
-                );
+                // `learn` writes the decision record (a commit's when it is
+                // applied, in timestamp order); classic 2PC forces it before
+                // the acknowledgement.
                 self.learn(&mut n, txn, decision);
+                path.writes += 1;
+                path.syncs += 1;
+                if let Some(log) = &mut n.log {
+                    if log.sync().is_err() {
+                        return; // no acknowledgement of what is not durable
+                    }
+                }
                 outbox.push(out(
                     Endpoint::Partition(coordinator),
                     self.id,
@@ -611,17 +618,17 @@ impl Partition {
         participants: &[usize],
         client: u64,
         mut path: Path,
-    ) -> (Answer, Path) {
+    ) -> (Option<Answer>, Path) {
         match n.records.get(&txn) {
-            Some(Record::Prepared { ts }) => return (Answer::Prepared(*ts), path),
-            Some(Record::Committed { ts }) => return (Answer::Committed(*ts), path),
-            Some(Record::Aborted) => return (Answer::Aborted, path),
+            Some(Record::Prepared { ts }) => return (Some(Answer::Prepared(*ts)), path),
+            Some(Record::Committed { ts }) => return (Some(Answer::Committed(*ts)), path),
+            Some(Record::Aborted) => return (Some(Answer::Aborted), path),
             Some(Record::None) | None => {}
         }
         let Some(local) = n.staged.remove(&txn) else {
             // Never staged here (lost in a restart, or a duplicate after an
             // abort was forgotten): abort, durably, before answering.
-            if self.log_record(
+            if !self.log_record(
                 n,
                 &LogRecord::Decided {
                     txn,
@@ -630,10 +637,11 @@ impl Partition {
                 true,
                 &mut path,
             ) {
-                n.records.insert(txn, Record::Aborted);
-                self.count(|s| s.aborts += 1);
+                return (None, path); // not durable: no answer
             }
-            return (Answer::Aborted, path);
+            n.records.insert(txn, Record::Aborted);
+            self.count(|s| s.aborts += 1);
+            return (Some(Answer::Aborted), path);
         };
         // Above every snapshot served here (they were handed out before).
         let ts = self.gts.next();
@@ -645,8 +653,11 @@ impl Partition {
             writes: local.writes,
         };
         if !self.log_record(n, &record, true, &mut path) {
-            // The log is poisoned: nothing can be prepared here any more.
-            return (Answer::Aborted, path);
+            // The log failed (and is poisoned): the record may reach the
+            // disk all the same, so an `Aborted` vote, which is not durable,
+            // could contradict a recovery that finds it. No vote: the
+            // transaction stays undecided until this partition restarts.
+            return (None, path);
         }
         let LogRecord::Prepare { writes, .. } = record else {
             unreachable!()
@@ -663,7 +674,7 @@ impl Partition {
             },
         );
         self.count(|s| s.prepares += 1);
-        (Answer::Prepared(ts), path)
+        (Some(Answer::Prepared(ts)), path)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -853,6 +864,11 @@ impl Partition {
         if n.since_pin < 64 && n.pin.is_some() {
             return;
         }
+        self.move_pin(n);
+    }
+
+    /// Moves the pin up to the cluster's live-snapshot floor.
+    fn move_pin(&self, n: &mut Node) {
         n.since_pin = 0;
         let floor = self
             .registry
@@ -956,11 +972,33 @@ impl Partition {
             reason,
         };
         let mut max = 0;
+        // Until the pin moves to the cluster's floor (below), the engine
+        // keeps every version replay installs: a live transaction whose
+        // snapshot lies below the replayed commits can still read here.
+        fresh.pin = Some(fresh.db.snapshot());
         if let Some(device) = self.disk.device()? {
-            let (log, payloads) = PartitionLog::open(device)?;
+            let (mut log, payloads) = PartitionLog::open(device)?;
+            let schema = self.schema.signatures();
+            match payloads.first().map(|p| LogRecord::decode(p)) {
+                None => {
+                    // A new log: it starts with the schema.
+                    let mut payload = Vec::new();
+                    LogRecord::Schema { tables: schema }.encode(&mut payload);
+                    log.append(&payload)?;
+                    log.sync()?;
+                }
+                Some(Ok(LogRecord::Schema { tables })) if tables == schema => {}
+                Some(Ok(LogRecord::Schema { tables })) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "partition {}: the cluster declares the tables {schema:?}, its log was written with {tables:?}",
+                        self.id
+                    )))
+                }
+                Some(_) => return Err(corrupt("the log does not begin with its schema".into())),
+            }
             fresh.log = Some(log);
-            for payload in payloads {
-                let record = LogRecord::decode(&payload).map_err(corrupt)?;
+            for payload in payloads.iter().skip(1) {
+                let record = LogRecord::decode(payload).map_err(corrupt)?;
                 match record {
                     LogRecord::Commit { ts, writes } => {
                         max = max.max(ts);
@@ -973,7 +1011,9 @@ impl Partition {
                         client,
                         writes,
                     } => {
-                        max = max.max(ts);
+                        // A transaction id is a snapshot: the service must
+                        // never hand it out again.
+                        max = max.max(ts).max(txn);
                         fresh.records.insert(txn, Record::Prepared { ts });
                         fresh.prepared.insert(
                             txn,
@@ -988,6 +1028,7 @@ impl Partition {
                     }
                     LogRecord::Decided { txn, decision } => match decision {
                         Decision::Commit(ts) => {
+                            max = max.max(txn);
                             max = max.max(ts);
                             let p = fresh.prepared.remove(&txn).ok_or_else(|| {
                                 corrupt(format!("commit of {txn}, never prepared"))
@@ -996,11 +1037,15 @@ impl Partition {
                             fresh.records.insert(txn, Record::Committed { ts });
                         }
                         Decision::Abort => {
+                            max = max.max(txn);
                             fresh.prepared.remove(&txn);
                             fresh.records.insert(txn, Record::Aborted);
                         }
                     },
-                    LogRecord::Coordinator { .. } => {}
+                    LogRecord::Coordinator { txn, .. } => max = max.max(txn),
+                    LogRecord::Schema { .. } => {
+                        return Err(corrupt("a second schema record".into()));
+                    }
                 }
             }
         }
@@ -1008,7 +1053,10 @@ impl Partition {
         for p in fresh.prepared.values_mut() {
             let mut tx = fresh.db.begin();
             for w in &p.writes {
-                fresh.tables[w.table as usize]
+                fresh
+                    .tables
+                    .get(w.table as usize)
+                    .ok_or_else(|| corrupt(format!("table {} not in the schema", w.table)))?
                     .apply(&mut tx, &w.key, w.row.as_deref())
                     .map_err(corrupt)?;
             }
@@ -1017,7 +1065,8 @@ impl Partition {
         // Creating the tables moved the fresh engine's own clock: the
         // service must hand out timestamps above it too.
         self.gts.observe(max.max(fresh.db.newest_commit().get()));
-        fresh.pin = Some(fresh.db.snapshot());
+        // Up to the floor now, so that the engine collects again.
+        self.move_pin(&mut fresh);
         *n = fresh;
         let txns: Vec<TxnId> = n.prepared.keys().copied().collect();
         for txn in txns {

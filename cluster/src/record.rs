@@ -34,6 +34,10 @@ pub(crate) enum LogRecord {
     /// record is written; an abort may be the "prevent" record of a
     /// transaction never prepared here).
     Decided { txn: TxnId, decision: Decision },
+    /// The schema the log was written with (its first record): each
+    /// table's name and its key's and row's stable type names, in the
+    /// order that `Write::table` indexes.
+    Schema { tables: Vec<String> },
     /// Classic 2PC's coordinator: the decision (before the commit round)
     /// and the end (after it). Recovery of the baseline is not built: the
     /// records are written for their cost only.
@@ -45,6 +49,7 @@ const PREPARE: u8 = 2;
 const DECIDED_COMMIT: u8 = 3;
 const DECIDED_ABORT: u8 = 4;
 const COORDINATOR: u8 = 5;
+const SCHEMA: u8 = 6;
 
 fn put_u64(v: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&v.to_le_bytes());
@@ -169,6 +174,13 @@ impl LogRecord {
                 put_u64(*txn, out);
                 out.push(u8::from(*end));
             }
+            LogRecord::Schema { tables } => {
+                out.push(SCHEMA);
+                put_u64(tables.len() as u64, out);
+                for t in tables {
+                    put_bytes(t.as_bytes(), out);
+                }
+            }
         }
     }
 
@@ -208,6 +220,15 @@ impl LogRecord {
                 txn: r.u64()?,
                 end: r.u8()? != 0,
             },
+            SCHEMA => {
+                let n = r.len()?;
+                let mut tables = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let b = r.bytes()?;
+                    tables.push(String::from_utf8(b).map_err(|_| "a table name not in UTF-8")?);
+                }
+                LogRecord::Schema { tables }
+            }
             t => return Err(format!("unknown record type {t}")),
         };
         if !r.0.is_empty() {
@@ -256,6 +277,9 @@ mod tests {
                 decision: Decision::Abort,
             },
             LogRecord::Coordinator { txn: 5, end: true },
+            LogRecord::Schema {
+                tables: vec!["a:u64:[i64;1]".into(), String::new()],
+            },
         ];
         for rec in &records {
             let mut out = Vec::new();

@@ -18,6 +18,8 @@ pub(crate) trait PartTable: Send + Sync {
 /// A table's declaration, without its types.
 pub(crate) trait TableDef: Send + Sync {
     fn name(&self) -> &str;
+    /// `name:key type:row type` (the stable names of `Persist`).
+    fn signature(&self) -> String;
     fn create(&self, db: &Database) -> Result<Box<dyn PartTable>>;
 }
 
@@ -35,6 +37,10 @@ pub(crate) struct Part<K: Key, T: Tuple> {
 impl<K: Key + Persist, T: Tuple + Persist> TableDef for Def<K, T> {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn signature(&self) -> String {
+        format!("{}:{}:{}", self.name, K::type_name(), T::type_name())
     }
 
     fn create(&self, db: &Database) -> Result<Box<dyn PartTable>> {
@@ -91,6 +97,11 @@ impl Schema {
 
     pub fn index(&self, name: &str) -> Option<usize> {
         self.defs.iter().position(|d| d.name() == name)
+    }
+
+    /// Every table's signature, in declaration order.
+    pub fn signatures(&self) -> Vec<String> {
+        self.defs.iter().map(|d| d.signature()).collect()
     }
 
     pub fn create(&self, db: &Database) -> Result<Vec<Box<dyn PartTable>>> {

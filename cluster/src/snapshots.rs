@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use crate::gts::TimestampService;
-use crate::sync::{yield_now, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// Two under loom: the model's threads need no more, and each slot is a
 /// load in every floor computation the model explores.
@@ -23,6 +23,9 @@ pub(crate) struct Registry {
     slots: Box<[Padded]>,
     /// Where the next claim starts looking (spreads threads over slots).
     hint: AtomicUsize,
+    /// Snapshots registered while every slot was taken (more live
+    /// transactions than slots): id → value, under a lock.
+    overflow: std::sync::Mutex<(u64, std::collections::BTreeMap<u64, u64>)>,
 }
 
 #[repr(align(64))]
@@ -31,14 +34,24 @@ struct Padded(AtomicU64);
 /// A registered snapshot; frees its slot when dropped.
 pub(crate) struct Registration {
     registry: Arc<Registry>,
-    slot: usize,
+    slot: Slot,
+}
+
+enum Slot {
+    Fixed(usize),
+    Overflow(u64),
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // Release: nothing to publish; any ordering frees the slot, and a
-        // floor computed from the old value is only lower (safe).
-        self.registry.slots[self.slot].0.store(0, Ordering::Release);
+        match self.slot {
+            // Release: nothing to publish; any ordering frees the slot, and
+            // a floor computed from the old value is only lower (safe).
+            Slot::Fixed(i) => self.registry.slots[i].0.store(0, Ordering::Release),
+            Slot::Overflow(id) => {
+                self.registry.overflow().1.remove(&id);
+            }
+        }
     }
 }
 
@@ -47,7 +60,13 @@ impl Registry {
         Registry {
             slots: (0..SLOTS).map(|_| Padded(AtomicU64::new(0))).collect(),
             hint: AtomicUsize::new(0),
+            overflow: Default::default(),
         }
+    }
+
+    fn overflow(&self) -> std::sync::MutexGuard<'_, (u64, std::collections::BTreeMap<u64, u64>)> {
+        // Nothing panics under this lock.
+        self.overflow.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes a fresh snapshot from `gts` and registers it. The snapshot is
@@ -63,29 +82,44 @@ impl Registry {
     pub fn register(self: &Arc<Self>, gts: &dyn TimestampService) -> (u64, Registration) {
         let low = gts.last().max(1);
         // Relaxed: a hint only.
-        let mut i = self.hint.fetch_add(1, Ordering::Relaxed);
-        let slot = loop {
+        let start = self.hint.fetch_add(1, Ordering::Relaxed);
+        for i in start..start + SLOTS {
             let s = &self.slots[i % SLOTS].0;
             // SeqCst: the claim is ordered with floor computations' scans
             // (the handshake above).
             if s.compare_exchange(0, low, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
             {
-                break i % SLOTS;
+                let snapshot = gts.next();
+                // Relaxed: raising a registered bound never breaks the
+                // floor (it stays below `snapshot`), and needs no ordering.
+                s.store(snapshot, Ordering::Relaxed);
+                let registry = Arc::clone(self);
+                let slot = Slot::Fixed(i % SLOTS);
+                return (snapshot, Registration { registry, slot });
             }
-            i += 1;
-            if i.is_multiple_of(SLOTS) {
-                // Every slot busy: more live transactions than slots; let
-                // one end.
-                yield_now();
-            }
+        }
+        // Every slot taken: the overflow, under its lock. The same
+        // handshake: a floor locks it after reading `g`, so either it sees
+        // our bound, or our insert (and the snapshot after it) comes after
+        // its unlock and so after its read of `g`.
+        let id = {
+            let mut o = self.overflow();
+            o.0 += 1;
+            let id = o.0;
+            o.1.insert(id, low);
+            id
         };
         let snapshot = gts.next();
-        // Relaxed: raising a registered bound never breaks the floor (it
-        // stays below `snapshot`), and it needs no ordering.
-        self.slots[slot].0.store(snapshot, Ordering::Relaxed);
+        self.overflow().1.insert(id, snapshot);
         let registry = Arc::clone(self);
-        (snapshot, Registration { registry, slot })
+        (
+            snapshot,
+            Registration {
+                registry,
+                slot: Slot::Overflow(id),
+            },
+        )
     }
 
     /// A timestamp at or below every live and future registered snapshot.
@@ -97,6 +131,9 @@ impl Registry {
             if v != 0 {
                 floor = floor.min(v);
             }
+        }
+        if let Some(v) = self.overflow().1.values().min() {
+            floor = floor.min(*v);
         }
         floor
     }

@@ -61,11 +61,17 @@ fn deliver(cluster: &Cluster, hold: &Hold, env: Envelope, outcomes: &mut Vec<(u6
 type Accounts = crate::ClusterTable<u64, [i64; 1]>;
 
 fn setup() -> (Cluster, Arc<Hold>, Accounts, u64, u64) {
+    let (cluster, hold, accounts, a, b, _) = setup_with_disks();
+    (cluster, hold, accounts, a, b)
+}
+
+fn setup_with_disks() -> (Cluster, Arc<Hold>, Accounts, u64, u64, Vec<SimDisk>) {
     let hold = Arc::new(Hold::default());
+    let disks = vec![SimDisk::new(), SimDisk::new()];
     let cluster = Cluster::builder()
         .partitions(2)
         .table::<u64, [i64; 1]>("accounts")
-        .simulated(vec![SimDisk::new(), SimDisk::new()], hold.clone())
+        .simulated(disks.clone(), hold.clone())
         .build()
         .unwrap();
     let accounts = cluster.table::<u64, [i64; 1]>("accounts").unwrap();
@@ -76,7 +82,7 @@ fn setup() -> (Cluster, Arc<Hold>, Accounts, u64, u64) {
         tx.insert(&accounts, k, [100]).unwrap();
         tx.commit().unwrap();
     }
-    (cluster, hold, accounts, a, b)
+    (cluster, hold, accounts, a, b, disks)
 }
 
 /// Starts a transfer of 10 from `a` (partition 0) to `b` (partition 1);
@@ -187,4 +193,72 @@ fn a_prepare_survives_a_crash_and_recovery_decides_it_from_the_participants() {
     let mut now = cluster.begin();
     assert_eq!(now.get(&accounts, &a).unwrap(), Some([90]));
     assert_eq!(now.get(&accounts, &b).unwrap(), Some([110]));
+}
+
+#[test]
+fn a_prepare_whose_sync_failed_sends_no_vote_so_no_client_hears_an_abort_that_recovery_reverses() {
+    let (cluster, hold, accounts, a, b, disks) = setup_with_disks();
+    let (client, _) = start_transfer(&cluster, &accounts, a, b);
+    // Partition 0 prepares (synced); partition 1's prepare sync fails: its
+    // record was written, and may be on disk all the same.
+    for env in hold.take(to(0)) {
+        deliver(&cluster, &hold, env, &mut Vec::new());
+    }
+    let p0_prepared = disks[0].bytes();
+    disks[1].fail_sync_after(0);
+    let mut outcomes = Vec::new();
+    for env in hold.take(to(1)) {
+        deliver(&cluster, &hold, env, &mut outcomes);
+    }
+    outcomes.extend(hold.settle(&cluster));
+    // Both partitions restart: partition 0 lost what it wrote after its
+    // prepare, partition 1 kept its unsynced prepare record.
+    disks[0].set_bytes(p0_prepared);
+    for p in &cluster.inner().parts {
+        p.crash();
+        let mut out = Vec::new();
+        p.restart(&mut out).unwrap();
+        hold.send(out);
+    }
+    outcomes.extend(hold.settle(&cluster));
+    let committed = {
+        let mut now = cluster.begin();
+        let got = (
+            now.get(&accounts, &a).unwrap(),
+            now.get(&accounts, &b).unwrap(),
+        );
+        assert!(
+            got == (Some([90]), Some([110])) || got == (Some([100]), Some([100])),
+            "{got:?}"
+        );
+        got.0 == Some([90])
+    };
+    // Whatever the client heard is what recovery decided.
+    for (c, d) in outcomes {
+        assert_eq!(c, client);
+        assert_eq!(matches!(d, Decision::Commit(_)), committed, "told {d:?}");
+    }
+    for p in &cluster.inner().parts {
+        assert_eq!(p.stats().violations, 0);
+    }
+}
+
+#[test]
+fn a_transaction_reads_its_snapshot_on_a_partition_that_restarted_since() {
+    let (cluster, hold, accounts, a, b) = setup();
+    let mut old = cluster.begin();
+    assert_eq!(old.get(&accounts, &a).unwrap(), Some([100]));
+    for v in 0..10 {
+        let mut tx = cluster.begin();
+        tx.update(&accounts, &b, [v]).unwrap();
+        tx.commit().unwrap();
+    }
+    let p1 = &cluster.inner().parts[1];
+    p1.crash();
+    let mut out = Vec::new();
+    p1.restart(&mut out).unwrap();
+    hold.send(out);
+    hold.settle(&cluster);
+    // Replayed, b's history is there again, and the pin kept it for `old`.
+    assert_eq!(old.get(&accounts, &b).unwrap(), Some([100]));
 }

@@ -145,7 +145,56 @@ fn a_distributed_commit_waits_one_round_and_one_sync_the_classic_two_and_four_wr
         let mut tx = cluster.begin();
         assert_eq!(tx.get(&accounts, &a).unwrap(), Some([1]));
         assert_eq!(tx.get(&accounts, &b).unwrap(), Some([2]));
+        drop((tx, accounts, cluster));
+        // Its log replays: the commit is there after a reopen.
+        let cluster = Cluster::builder()
+            .partitions(2)
+            .protocol(protocol)
+            .durable(dir.path())
+            .table::<u64, [i64; 1]>("accounts")
+            .build()
+            .unwrap();
+        let accounts = cluster.table::<u64, [i64; 1]>("accounts").unwrap();
+        let mut tx = cluster.begin();
+        assert_eq!(tx.get(&accounts, &a).unwrap(), Some([1]), "{protocol:?}");
+        assert_eq!(tx.get(&accounts, &b).unwrap(), Some([2]), "{protocol:?}");
     }
+}
+
+#[test]
+fn a_cluster_reopened_with_another_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(bank(Cluster::builder().partitions(2).durable(dir.path())));
+    let reopen =
+        |b: multiverse_cluster::ClusterBuilder| b.partitions(2).durable(dir.path()).build();
+    for other in [
+        reopen(Cluster::builder().table::<u64, [i64; 2]>("accounts")),
+        reopen(
+            Cluster::builder()
+                .table::<u64, [i64; 1]>("accounts")
+                .table::<u64, [i64; 1]>("more"),
+        ),
+        reopen(Cluster::builder().table::<u64, [i64; 1]>("other")),
+    ] {
+        assert!(matches!(other, Err(Error::InvalidArgument(_))));
+    }
+    // The same schema opens, with its rows.
+    let cluster = reopen(Cluster::builder().table::<u64, [i64; 1]>("accounts")).unwrap();
+    let accounts = cluster.table::<u64, [i64; 1]>("accounts").unwrap();
+    assert_eq!(total(&cluster, &accounts), INITIAL * ACCOUNTS as i64);
+}
+
+#[test]
+fn more_live_transactions_than_registry_slots_still_begin_and_read() {
+    let (cluster, accounts) = bank(Cluster::builder().partitions(2));
+    let mut live: Vec<_> = (0..600).map(|_| cluster.begin()).collect();
+    // Commits go on meanwhile; each live transaction reads its snapshot.
+    assert!(transfer(&cluster, &accounts, 0, 1, 7));
+    for tx in &mut live {
+        assert_eq!(tx.get(&accounts, &0).unwrap(), Some([INITIAL]));
+    }
+    drop(live);
+    assert_eq!(total(&cluster, &accounts), INITIAL * ACCOUNTS as i64);
 }
 
 #[test]
