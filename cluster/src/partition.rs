@@ -545,9 +545,9 @@ impl Partition {
                 // applied, in timestamp order); classic 2PC forces it before
                 // the acknowledgement.
                 self.learn(&mut n, txn, decision);
-                path.writes += 1;
-                path.syncs += 1;
                 if let Some(log) = &mut n.log {
+                    path.writes += 1;
+                    path.syncs += 1;
                     if log.sync().is_err() {
                         return; // no acknowledgement of what is not durable
                     }
