@@ -146,7 +146,8 @@ impl Waiters {
 /// The in-memory transport: delivers every envelope at once, on the
 /// sending thread, breadth first (no handler runs inside another).
 pub(crate) struct InMemory {
-    parts: Mutex<Vec<std::sync::Weak<Partition>>>,
+    /// Set once, when every partition is open.
+    parts: std::sync::OnceLock<Vec<std::sync::Weak<Partition>>>,
     waiters: Arc<Waiters>,
     /// Whether a fan-out is delivered in parallel (partitions with logs).
     parallel: bool,
@@ -176,7 +177,7 @@ impl InMemory {
 
 impl Transport for InMemory {
     fn send(&self, envelopes: Vec<Envelope>) {
-        let parts = self.parts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let parts: &[std::sync::Weak<Partition>] = self.parts.get().map_or(&[], |p| p);
         if self.parallel && envelopes.len() > 1 {
             // With logs, each envelope of a fan-out (the prepares) costs its
             // receiver a sync: deliver them at once, each on a thread of its
@@ -184,12 +185,11 @@ impl Transport for InMemory {
             // sync and not for one per participant.
             std::thread::scope(|s| {
                 for env in envelopes {
-                    let parts = &parts;
                     s.spawn(move || self.deliver(parts, vec![env]));
                 }
             });
         } else {
-            self.deliver(&parts, envelopes);
+            self.deliver(parts, envelopes);
         }
     }
 }
@@ -293,7 +293,7 @@ impl ClusterBuilder {
         let registry = Arc::new(Registry::new());
         let waiters = Arc::new(Waiters::default());
         let in_memory = Arc::new(InMemory {
-            parts: Mutex::new(Vec::new()),
+            parts: std::sync::OnceLock::new(),
             waiters: Arc::clone(&waiters),
             parallel: self.dir.is_some(),
         });
@@ -321,8 +321,10 @@ impl ClusterBuilder {
             parts.push(Arc::new(p));
             resolutions.extend(envs);
         }
-        *in_memory.parts.lock().unwrap_or_else(|e| e.into_inner()) =
-            parts.iter().map(Arc::downgrade).collect();
+        // Only this build sets it.
+        let _ = in_memory
+            .parts
+            .set(parts.iter().map(Arc::downgrade).collect());
         let cluster = Cluster {
             inner: Arc::new(Inner {
                 parts,

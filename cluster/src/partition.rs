@@ -145,6 +145,9 @@ struct Node {
     pin: Option<Snapshot>,
     /// Commits since the pin last moved.
     since_pin: u32,
+    /// Counters, carried over a crash and a restart (counted under the
+    /// lock every change already holds).
+    stats: PartitionStats,
 }
 
 /// Counters (for the driver and the simulator's checker).
@@ -181,7 +184,6 @@ pub(crate) struct Partition {
     registry: Arc<Registry>,
     disk: Disk,
     protocol: Protocol,
-    stats: Mutex<PartitionStats>,
 }
 
 fn out(to: Endpoint, from: usize, msg: Message, path: Path) -> Envelope {
@@ -219,7 +221,6 @@ impl Partition {
             registry,
             disk,
             protocol,
-            stats: Mutex::new(PartitionStats::default()),
         };
         let mut envs = Vec::new();
         p.restart(&mut envs)?;
@@ -233,17 +234,13 @@ impl Partition {
     }
 
     pub fn stats(&self) -> PartitionStats {
-        let mut s = *self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let n = self.lock();
+        let mut s = n.stats;
         if let Some(log) = &n.log {
             s.syncs = log.syncs();
         }
         s.undecided = (n.prepared.len() + n.pending.len()) as u64;
         s
-    }
-
-    fn count(&self, f: impl FnOnce(&mut PartitionStats)) {
-        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// The partition's engine (the simulator's checker reads it directly).
@@ -335,7 +332,7 @@ impl Partition {
                 return Ok(n);
             }
             if !asked {
-                self.count(|s| s.waits += 1);
+                n.stats.waits += 1;
             }
             let waited = start.elapsed();
             if (waited >= wait && !asked) || wait.is_zero() {
@@ -422,7 +419,7 @@ impl Partition {
         }
         match local.tx.commit_at(Timestamp::new(ts))? {
             Some(_) => {
-                self.count(|s| s.local_commits += 1);
+                n.stats.local_commits += 1;
                 self.committed(&mut n);
                 Ok(ts)
             }
@@ -509,7 +506,7 @@ impl Partition {
                         return; // no durable record: no answer
                     }
                     n.records.insert(txn, rec);
-                    self.count(|s| s.aborts += 1);
+                    n.stats.aborts += 1;
                 }
                 outbox.push(out(
                     Endpoint::Partition(from),
@@ -640,7 +637,7 @@ impl Partition {
                 return (None, path); // not durable: no answer
             }
             n.records.insert(txn, Record::Aborted);
-            self.count(|s| s.aborts += 1);
+            n.stats.aborts += 1;
             return (Some(Answer::Aborted), path);
         };
         // Above every snapshot served here (they were handed out before).
@@ -673,7 +670,7 @@ impl Partition {
                 writes,
             },
         );
-        self.count(|s| s.prepares += 1);
+        n.stats.prepares += 1;
         (Some(Answer::Prepared(ts)), path)
     }
 
@@ -793,11 +790,11 @@ impl Partition {
     fn learn(&self, n: &mut Node, txn: TxnId, decision: Decision) {
         let record = n.records.get(&txn).copied().unwrap_or(Record::None);
         match learn(record, decision) {
-            Err(_) => self.count(|s| s.violations += 1),
+            Err(_) => n.stats.violations += 1,
             Ok(None) => {}
             Ok(Some(Record::Committed { ts })) => {
                 let Some(p) = n.prepared.remove(&txn) else {
-                    self.count(|s| s.violations += 1);
+                    n.stats.violations += 1;
                     return;
                 };
                 n.records.insert(txn, Record::Committed { ts });
@@ -820,7 +817,7 @@ impl Partition {
                     &mut path,
                 );
                 n.records.insert(txn, rec);
-                self.count(|s| s.aborts += 1);
+                n.stats.aborts += 1;
                 self.drain(n);
             }
         }
@@ -849,8 +846,8 @@ impl Partition {
             );
             let tx = p.tx.expect("a prepared transaction holds its writes");
             match tx.commit_at(Timestamp::new(ts)) {
-                Ok(Some(_)) => self.count(|s| s.commits += 1),
-                _ => self.count(|s| s.violations += 1),
+                Ok(Some(_)) => n.stats.commits += 1,
+                _ => n.stats.violations += 1,
             }
             self.committed(n);
         }
@@ -909,7 +906,7 @@ impl Partition {
                 path: Path::default(),
             },
         );
-        self.count(|s| s.resolutions += 1);
+        n.stats.resolutions += 1;
         for q in participants.into_iter().filter(|q| *q != self.id) {
             outbox.push(out(
                 Endpoint::Partition(q),
@@ -951,10 +948,11 @@ impl Partition {
     /// disk); the partition answers nothing until `restart`.
     pub fn crash(&self) {
         let mut n = self.lock();
-        let incarnation = n.incarnation;
+        let (incarnation, stats) = (n.incarnation, n.stats);
         *n = Node::down(self.storage, &self.schema);
         // Parts begun before the crash stay stale after the restart.
         n.incarnation = incarnation;
+        n.stats = stats;
         self.decided.notify_all();
     }
 
@@ -967,6 +965,7 @@ impl Partition {
         let incarnation = n.incarnation + 1;
         let mut fresh = Node::empty(self.storage, &self.schema)?;
         fresh.incarnation = incarnation;
+        fresh.stats = n.stats;
         let corrupt = |reason: String| Error::Corrupt {
             partition: self.id,
             reason,
@@ -1096,6 +1095,7 @@ impl Node {
             classic: HashMap::new(),
             pin: None,
             since_pin: 0,
+            stats: PartitionStats::default(),
         })
     }
 
